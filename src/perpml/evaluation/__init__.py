@@ -1,0 +1,29 @@
+"""Honest evaluation: metrics, baselines, purged splits, preprocessing, selection.
+
+Everything here is fitted on training rows only; splits purge training rows whose
+label is only known after the test period has begun (see :mod:`.splits`).
+"""
+
+from __future__ import annotations
+
+from perpml.evaluation.metrics import (
+    CLASS_LABELS,
+    CLASS_NAMES,
+    classification_metrics,
+    confusion_frame,
+    directional_accuracy,
+    directional_coverage,
+    regression_directional_accuracy,
+    regression_metrics,
+)
+
+__all__ = [
+    "CLASS_LABELS",
+    "CLASS_NAMES",
+    "classification_metrics",
+    "confusion_frame",
+    "directional_accuracy",
+    "directional_coverage",
+    "regression_directional_accuracy",
+    "regression_metrics",
+]
