@@ -16,8 +16,22 @@ from perpml.evaluation.metrics import (
     regression_directional_accuracy,
     regression_metrics,
 )
+from perpml.evaluation.splits import (
+    PurgedTrainTestSplit,
+    PurgedWalkForward,
+    SplitIndices,
+    chronological_split,
+    label_end_from_index,
+    purged_tail_split,
+)
 
 __all__ = [
+    "PurgedTrainTestSplit",
+    "PurgedWalkForward",
+    "SplitIndices",
+    "chronological_split",
+    "label_end_from_index",
+    "purged_tail_split",
     "CLASS_LABELS",
     "CLASS_NAMES",
     "classification_metrics",
