@@ -1,0 +1,98 @@
+"""Progress display for long commands: rich bars on a terminal, silence elsewhere.
+
+Quiet when asked (``--quiet``), when stdout is not a terminal (CI logs, pipes) or when
+``PERPML_QUIET=1``. Quiet mode prints nothing but errors and the final summary that the
+caller prints itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+__all__ = ["PhaseProgress", "is_quiet"]
+
+
+def is_quiet(quiet: bool | None = None) -> bool:
+    """Decide quiet mode: explicit flag, else env ``PERPML_QUIET``, else not a TTY."""
+    if quiet is not None:
+        return quiet
+    if os.environ.get("PERPML_QUIET") == "1":
+        return True
+    return not sys.stdout.isatty()
+
+
+class PhaseProgress:
+    """Phases of a run, each with a bar that advances through its stages.
+
+    Examples
+    --------
+    >>> progress = PhaseProgress(quiet=True)
+    >>> with progress.phase("Phase 1: data", total=1):
+    ...     progress.advance("loaded")
+    """
+
+    def __init__(self, *, quiet: bool | None = None, console: Console | None = None):
+        self.quiet = is_quiet(quiet)
+        self.console = console or Console(stderr=False)
+        self.timings: dict[str, float] = {}
+        self._progress: Progress | None = None
+        self._task: int | None = None
+
+    def __enter__(self) -> PhaseProgress:
+        if not self.quiet:
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[stage]}"),
+                console=self.console,
+                transient=False,
+            )
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+            self._progress = None
+
+    @contextmanager
+    def phase(self, name: str, total: int) -> Iterator[None]:
+        """Show one phase with ``total`` stages; record its wall time."""
+        start = time.perf_counter()
+        if self._progress is not None:
+            self._task = self._progress.add_task(name, total=total, stage="")
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.perf_counter() - start, 3)
+            if self._progress is not None and self._task is not None:
+                self._progress.update(
+                    self._task, completed=total, stage=f"done in {self.timings[name]}s"
+                )
+            self._task = None
+
+    def stage(self, text: str) -> None:
+        """Describe what the current phase is doing now (without advancing)."""
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, stage=text)
+
+    def advance(self, text: str = "") -> None:
+        """Mark one stage of the current phase done."""
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, advance=1, stage=text)
