@@ -1,0 +1,21 @@
+"""Models: one base class, gradient-boosting and neural models, persistence.
+
+Every model subclasses :class:`~perpml.models.base.BaseModel` and shares its public
+interface (``train``/``fit``, ``predict``, ``predict_proba``, ``evaluate``,
+``feature_importance``, ``save``/``load``). :func:`load_model` loads any saved model
+by reading its ``model.json`` sidecar.
+"""
+
+from __future__ import annotations
+
+from perpml.models.base import CLASS_LABELS, CLASS_NAMES, BaseModel, FitResult
+from perpml.models.persistence import load_model, save_model
+
+__all__ = [
+    "CLASS_LABELS",
+    "CLASS_NAMES",
+    "BaseModel",
+    "FitResult",
+    "load_model",
+    "save_model",
+]
