@@ -1,0 +1,347 @@
+"""Reading one market-data file and recognising its format by its columns.
+
+Recognised layouts (column names case-insensitive; anything else raises
+:class:`~perpml.exceptions.DataFormatError`):
+
+* **canonical**: a ``timestamp`` column (or a DatetimeIndex in Parquet) + canonical
+  column names;
+* **Binance klines** (``/fapi/v1/klines``, data.binance.vision): ``open_time, open,
+  high, low, close, volume, close_time, quote_volume, count, taker_buy_volume,
+  taker_buy_quote_volume, ignore``, with or without the header row, and user exports
+  such as ``timestamp, datetime, open, high, low, close, volume`` or ``timestamp,
+  open, high, low, close, volume, quote_volume, trades, close_time``;
+* **archive metrics**: ``create_time, symbol, sum_open_interest,
+  sum_open_interest_value, count_toptrader_long_short_ratio,
+  sum_toptrader_long_short_ratio, count_long_short_ratio,
+  sum_taker_long_short_vol_ratio``;
+* **REST openInterestHist**: ``timestamp, symbol, sum_open_interest,
+  sum_open_interest_value`` (also ``t, oi, oi_usd`` reshaped dumps);
+* **funding**: REST ``fundingTime, fundingRate[, symbol, markPrice]``, archive
+  ``calc_time, funding_interval_hours, last_funding_rate``, user dumps ``timestamp,
+  symbol, funding_rate`` or ``ts, rate``.
+
+Metrics column mapping (Binance's "Trading Data" statistics; ``sum_*`` are the
+position-weighted and ``count_*`` the account-weighted versions):
+``sum_toptrader_long_short_ratio`` → ``top_trader_long_short_ratio`` (top traders'
+long/short *position* ratio), ``count_long_short_ratio`` → ``long_short_ratio`` (all
+accounts' long/short account ratio), ``sum_taker_long_short_vol_ratio`` →
+``taker_long_short_ratio`` (taker buy / sell volume). The top traders' *account* ratio
+(``count_toptrader_long_short_ratio``) has no canonical column and is dropped.
+
+Epoch times are accepted in s, ms, µs or ns, detected per value by magnitude (the
+archive switched from ms to µs in 2025); strings are parsed as ISO 8601, naive = UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from perpml.data.schema import INDEX_NAME, REQUIRED_COLUMNS
+from perpml.exceptions import DataFormatError, DataSourceError
+
+__all__ = ["ParsedFile", "read_market_file"]
+
+#: Headerless Binance kline CSV columns, in order.
+KLINE_COLUMNS: tuple[str, ...] = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+)
+
+#: Lower-cased file column -> canonical column.
+ALIASES: dict[str, str] = {
+    "open": "open",
+    "high": "high",
+    "low": "low",
+    "close": "close",
+    "volume": "volume",
+    "quote_volume": "quote_volume",
+    "quote_asset_volume": "quote_volume",
+    "trades": "trades",
+    "count": "trades",
+    "number_of_trades": "trades",
+    "taker_buy_volume": "taker_buy_volume",
+    "taker_buy_base_asset_volume": "taker_buy_volume",
+    "taker_buy_quote_volume": "taker_buy_quote_volume",
+    "taker_buy_quote_asset_volume": "taker_buy_quote_volume",
+    "open_interest": "open_interest",
+    "sum_open_interest": "open_interest",
+    "sumopeninterest": "open_interest",
+    "oi": "open_interest",
+    "open_interest_value": "open_interest_value",
+    "sum_open_interest_value": "open_interest_value",
+    "sumopeninterestvalue": "open_interest_value",
+    "oi_usd": "open_interest_value",
+    "funding_rate": "funding_rate",
+    "fundingrate": "funding_rate",
+    "last_funding_rate": "funding_rate",
+    "rate": "funding_rate",
+    "long_short_ratio": "long_short_ratio",
+    "count_long_short_ratio": "long_short_ratio",
+    "top_trader_long_short_ratio": "top_trader_long_short_ratio",
+    "sum_toptrader_long_short_ratio": "top_trader_long_short_ratio",
+    "taker_long_short_ratio": "taker_long_short_ratio",
+    "sum_taker_long_short_vol_ratio": "taker_long_short_ratio",
+    "mark_price": "mark_price",
+    "index_price": "index_price",
+}
+
+#: Candidate time columns, most specific first (the first present one is used).
+TIME_COLUMNS: tuple[str, ...] = (
+    "open_time",
+    "timestamp",
+    "create_time",
+    "calc_time",
+    "fundingtime",
+    "time",
+    "ts",
+    "t",
+    "datetime",
+    "date",
+)
+
+#: Columns recognised but not used (why: see module docstring / FileSource docs).
+IGNORED: frozenset[str] = frozenset(
+    {
+        "ignore",
+        "close_time",
+        "count_toptrader_long_short_ratio",
+        "funding_interval_hours",
+        "markprice",  # mark price at settlement only: too sparse to be a bar state
+        "datetime",
+        "date",
+    }
+)
+
+SUFFIXES: tuple[str, ...] = (
+    ".csv",
+    ".csv.gz",
+    ".csv.zip",
+    ".zip",
+    ".gz",
+    ".parquet",
+    ".pq",
+)
+
+FileKind = Literal["klines", "feed"]
+
+
+@dataclass
+class ParsedFile:
+    """One file read into canonical columns.
+
+    Attributes
+    ----------
+    path : Path
+    kind : {"klines", "feed"}
+        ``"klines"`` frames are indexed by bar open time; ``"feed"`` frames by the
+        time each row became known.
+    frame : DataFrame
+        Canonical float64 columns, index named ``timestamp``, UTC, file order.
+    symbols : tuple of str
+        Distinct values of the file's ``symbol`` column (empty if none).
+    dropped : tuple of str
+        Recognised file columns that were not kept.
+    """
+
+    path: Path
+    kind: FileKind
+    frame: pd.DataFrame
+    symbols: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _known_names() -> set[str]:
+    return set(ALIASES) | set(TIME_COLUMNS) | set(IGNORED) | {"symbol"}
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    name = path.name.lower()
+    if not path.exists():
+        raise DataSourceError(
+            f"Market-data file {str(path)!r} does not exist. Check the path (it is "
+            "resolved relative to the current directory)."
+        )
+    if not any(name.endswith(s) for s in SUFFIXES):
+        raise DataFormatError(
+            f"Cannot read {str(path)!r}: the file name must end with one of "
+            f"{', '.join(SUFFIXES)}. Rename it or convert it to CSV/Parquet."
+        )
+    try:
+        if name.endswith((".parquet", ".pq")):
+            raw = pd.read_parquet(path)
+            if isinstance(raw.index, pd.DatetimeIndex):
+                raw = raw.reset_index(names=raw.index.name or INDEX_NAME)
+            return raw
+        first = pd.read_csv(path, header=None, nrows=1, dtype=str)
+        cells = {str(c).strip().lower() for c in first.iloc[0]}
+        if cells & _known_names():
+            return pd.read_csv(path, header=0, dtype={"symbol": str, "SYMBOL": str})
+        if first.shape[1] != len(KLINE_COLUMNS):
+            raise DataFormatError(
+                f"Cannot recognise {str(path)!r}: it has no header row and "
+                f"{first.shape[1]} columns, but only Binance kline files (12 columns: "
+                f"{', '.join(KLINE_COLUMNS)}) may come without a header. Add a header "
+                "row with canonical column names."
+            )
+        return pd.read_csv(path, header=None, names=list(KLINE_COLUMNS))
+    except pd.errors.EmptyDataError:
+        raise DataFormatError(
+            f"Market-data file {str(path)!r} is empty. Re-download it."
+        ) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
+        if isinstance(err, DataFormatError):
+            raise
+        raise DataFormatError(
+            f"Cannot parse {str(path)!r} as CSV/Parquet: {err}. Check that the file is "
+            "a complete, uncorrupted CSV (optionally .gz/.zip) or Parquet file."
+        ) from None
+
+
+def parse_times(values: pd.Series, where: str) -> pd.DatetimeIndex:
+    """Parse epoch numbers (s/ms/µs/ns by magnitude) or ISO strings into UTC times."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        out = pd.DatetimeIndex(values)
+        out = out.tz_localize("UTC") if out.tz is None else out.tz_convert("UTC")
+        return out.as_unit("ns")
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().all() and len(numbers):
+        raw = numbers.to_numpy(dtype="float64")
+        magnitude = np.abs(raw)
+        scale = np.select(
+            [magnitude >= 1e17, magnitude >= 1e14, magnitude >= 1e11],
+            [1, 1_000, 1_000_000],
+            default=1_000_000_000,
+        )
+        # Integers up to 2**53 are exact in float64: enough for ms and µs epochs.
+        ns = np.round(raw).astype("int64") * scale.astype("int64")
+        return pd.DatetimeIndex(pd.to_datetime(ns, unit="ns", utc=True))
+    parsed = pd.to_datetime(
+        values.astype(str), utc=True, format="ISO8601", errors="coerce"
+    )
+    bad = values[parsed.isna()]
+    if len(bad) or not len(values):
+        shown = ", ".join(repr(v) for v in bad.head(5))
+        raise DataFormatError(
+            f"{where}: every time must be an epoch number (s/ms/µs/ns) or an ISO 8601 "
+            f"string; got {len(bad)} unparsable value(s): {shown}. Fix or remove those rows."
+        )
+    return pd.DatetimeIndex(parsed).as_unit("ns")
+
+
+def read_market_file(
+    path: str | Path, *, funding_rate_scale: float = 1.0
+) -> ParsedFile:
+    """Read one file and map its columns onto the canonical schema.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV (``.csv``, ``.csv.gz``, ``.zip``) or Parquet file.
+    funding_rate_scale : float, default 1.0
+        Multiplier applied to the funding rate (8 for files storing the 8-hour rate
+        divided by 8).
+
+    Returns
+    -------
+    ParsedFile
+
+    Raises
+    ------
+    perpml.exceptions.DataSourceError
+        The file does not exist.
+    perpml.exceptions.DataFormatError
+        Empty, unparsable, unknown columns, unparsable times or values.
+    """
+    path = Path(path)
+    raw = _read_raw(path)
+    if raw.empty:
+        raise DataFormatError(
+            f"Market-data file {str(path)!r} has no data rows. Re-download it."
+        )
+    lower = [str(c).strip().lower() for c in raw.columns]
+    if len(set(lower)) != len(lower):
+        raise DataFormatError(
+            f"{str(path)!r}: column names must be unique (case-insensitive); got "
+            f"{list(raw.columns)}. Remove the repeated columns."
+        )
+    raw.columns = lower
+    time_col = next((c for c in TIME_COLUMNS if c in lower), None)
+    unknown = [c for c in lower if c not in _known_names()]
+    if time_col is None or unknown:
+        problem = f"unknown column(s) {unknown}" if unknown else "no time column"
+        raise DataFormatError(
+            f"Cannot recognise the format of {str(path)!r}: {problem}; got columns "
+            f"{list(raw.columns)}. Supported: canonical (timestamp + "
+            "perpml.data.CANONICAL_COLUMNS), Binance klines, archive metrics, "
+            "openInterestHist and funding-rate files (see "
+            "perpml.data.sources.binance_formats). Rename or drop the columns."
+        )
+    mapped: dict[str, str] = {}
+    for col in lower:
+        if col in ALIASES:
+            canon = ALIASES[col]
+            if canon in mapped.values():
+                other = next(k for k, v in mapped.items() if v == canon)
+                raise DataFormatError(
+                    f"{str(path)!r}: columns {other!r} and {col!r} both mean {canon!r}. "
+                    "Keep only one of them."
+                )
+            mapped[col] = canon
+    dropped = tuple(
+        c for c in lower if c not in mapped and c not in (time_col, "symbol")
+    )
+    has_price = any(ALIASES.get(c) in ("open", "high", "low", "close") for c in mapped)
+    kind: FileKind = "klines" if has_price else "feed"
+    if kind == "klines":
+        missing = [c for c in REQUIRED_COLUMNS if c not in mapped.values()]
+        if missing:
+            raise DataFormatError(
+                f"{str(path)!r} looks like a kline file but lacks {missing}; got "
+                f"columns {list(raw.columns)}. Klines need {', '.join(REQUIRED_COLUMNS)}."
+            )
+    elif not mapped:
+        raise DataFormatError(
+            f"{str(path)!r} holds no usable data column; got {list(raw.columns)}. "
+            "A feed file needs e.g. sum_open_interest or fundingRate."
+        )
+    index = parse_times(raw[time_col], f"{str(path)!r} column {time_col!r}")
+    index.name = INDEX_NAME
+    data: dict[str, np.ndarray] = {}
+    for col, canon in mapped.items():
+        try:
+            data[canon] = pd.to_numeric(raw[col]).to_numpy(dtype="float64")
+        except (TypeError, ValueError):
+            bad = raw[col][
+                pd.to_numeric(raw[col], errors="coerce").isna() & raw[col].notna()
+            ]
+            raise DataFormatError(
+                f"{str(path)!r} column {col!r}: values must be numbers (empty = unknown); "
+                f"got {bad.head(3).tolist()} first at row(s) {bad.index[:3].tolist()}. "
+                "Fix or remove those rows."
+            ) from None
+    if "funding_rate" in data:
+        data["funding_rate"] = data["funding_rate"] * funding_rate_scale
+    frame = pd.DataFrame(data, index=index)
+    symbols: tuple[str, ...] = ()
+    if "symbol" in raw:
+        symbols = tuple(
+            sorted({str(s).strip().upper() for s in raw["symbol"].dropna()})
+        )
+    return ParsedFile(
+        path=path, kind=kind, frame=frame, symbols=symbols, dropped=dropped
+    )
