@@ -6,6 +6,12 @@ label is only known after the test period has begun (see :mod:`.splits`).
 
 from __future__ import annotations
 
+from perpml.evaluation.baselines import (
+    classification_baselines,
+    past_return_from_close,
+    previous_return_sign,
+    regression_baselines,
+)
 from perpml.evaluation.metrics import (
     CLASS_LABELS,
     CLASS_NAMES,
@@ -15,6 +21,11 @@ from perpml.evaluation.metrics import (
     directional_coverage,
     regression_directional_accuracy,
     regression_metrics,
+)
+from perpml.evaluation.preprocessing import (
+    FeatureScaler,
+    drop_incomplete_rows,
+    make_scaler,
 )
 from perpml.evaluation.splits import (
     PurgedTrainTestSplit,
@@ -26,6 +37,13 @@ from perpml.evaluation.splits import (
 )
 
 __all__ = [
+    "FeatureScaler",
+    "classification_baselines",
+    "drop_incomplete_rows",
+    "make_scaler",
+    "past_return_from_close",
+    "previous_return_sign",
+    "regression_baselines",
     "PurgedTrainTestSplit",
     "PurgedWalkForward",
     "SplitIndices",
