@@ -1,0 +1,595 @@
+"""Build ``RUN_DIR/report/`` (every PNG, ``model_comparison.csv``, ``model_report.html``).
+
+:func:`build_run_report` reads only what ``perpml run`` wrote (layout in
+``docs/architecture.md``) and never retrains: metrics come from ``metrics.json``,
+plots from ``predictions/*.parquet``, feature importance and SHAP from the saved models
+in ``models/`` and the prepared test features in ``data/``. So ``perpml report RUN_DIR``
+rebuilds the same report from disk.
+
+Honesty rules of the page: the headline compares the best model with the best
+baseline (and the simulator's oracle when known) and says so plainly when no model
+beats a baseline; numbers in the tables are exactly those in ``metrics.json``
+(formatted by :func:`perpml.report.html.format_value`); anything that could not be
+produced (a model that failed to load, SHAP on features that do not reproduce the saved
+predictions) is listed with its reason instead of silently missing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from perpml.exceptions import PerpmlError, ReportError
+from perpml.report.html import (
+    HtmlReport,
+    Section,
+    Table,
+    format_cell,
+    format_time,
+    format_value,
+    is_number,
+    kv_table,
+    render_html,
+    write_text_atomic,
+)
+from perpml.report.reporter import (
+    CLASSIFICATION_COLUMNS,
+    REGRESSION_COLUMNS,
+    ModelPerformanceReporter,
+    ReportFigure,
+    accuracy_stderr,
+    best_baseline,
+    embed_figure,
+    format_ratio,
+    honest_headline,
+    walk_forward_section,
+)
+
+__all__ = ["build_run_report"]
+
+_PROBA_COLUMNS = ("p_short", "p_neutral", "p_long")
+_CLASS_NAMES = ("SHORT", "NEUTRAL", "LONG")
+_TREE_LIBRARIES = ("xgboost", "lightgbm", "catboost")
+
+
+@dataclass
+class _RunFiles:
+    run: dict[str, Any]
+    metrics: dict[str, Any]
+    config_text: str
+    walk_forward: pd.DataFrame | None
+    predictions: dict[str, pd.DataFrame]
+    problems: list[str] = field(default_factory=list)
+
+
+def build_run_report(
+    run_dir: Path | str,
+    *,
+    quiet: bool = False,
+    on_stage: Callable[[str], None] | None = None,
+) -> Path:
+    """Write ``run_dir/report/`` from a finished run directory, without retraining.
+
+    Parameters
+    ----------
+    run_dir : Path
+        A directory written by ``perpml run`` (needs ``run.json`` and
+        ``metrics.json``; ``walk_forward.csv``, ``predictions/``, ``models/``,
+        ``data/`` and ``config.toml`` are used when present).
+    quiet : bool, default False
+        When False and no ``on_stage`` is given, stage names are printed to stderr.
+    on_stage : callable, optional
+        Called with a short stage description before each stage (progress bars).
+
+    Returns
+    -------
+    Path
+        ``run_dir/report/model_report.html``.
+
+    Raises
+    ------
+    ReportError
+        ``run_dir`` is missing ``run.json``/``metrics.json`` or they are unreadable.
+    """
+    run_dir = Path(run_dir)
+    out = run_dir / "report"
+
+    def stage(text: str) -> None:
+        if on_stage is not None:
+            on_stage(text)
+        elif not quiet:
+            print(f"report: {text}", file=sys.stderr)
+
+    stage("reading run directory")
+    files = _read_run_dir(run_dir)
+    reporter = ModelPerformanceReporter(out)
+    models_meta = files.metrics.get("models") or {}
+
+    stage("plotting predictions")
+    for name, frame in files.predictions.items():
+        task = (models_meta.get(name) or {}).get("task") or _task_of(frame)
+        try:
+            if task == "classification":
+                reporter.generate_classification_report(
+                    frame["y_true"].to_numpy().astype(np.int64),
+                    frame["y_pred"].to_numpy().astype(np.int64),
+                    frame[list(_PROBA_COLUMNS)].to_numpy(np.float64)
+                    if set(_PROBA_COLUMNS) <= set(frame.columns)
+                    else None,
+                    class_names=_CLASS_NAMES,
+                    model_name=name,
+                )
+            else:
+                reporter.generate_regression_report(
+                    frame["y_true"], frame["y_pred"], model_name=name
+                )
+        except (PerpmlError, KeyError, ValueError) as exc:
+            files.problems.append(f"plots of {name} skipped: {exc}")
+
+    stage("loading models for feature importance")
+    loaded = _load_models(run_dir / "models", files.problems)
+    for name, model in loaded.items():
+        try:
+            reporter.plot_feature_importance(model.feature_importance(), name, 20)
+        except (PerpmlError, ValueError, AttributeError) as exc:
+            files.problems.append(f"feature importance of {name} skipped: {exc}")
+
+    stage("SHAP")
+    shap_notes = _shap(run_dir, files, loaded, reporter)
+
+    stage("model comparison")
+    classification, regression = _split_by_task(files.metrics)
+    top_baseline = best_baseline(files.metrics.get("baselines") or {})
+    oracle = _oracle(files)
+    if classification:
+        refs = {}
+        if top_baseline[0]:
+            refs[f"best baseline ({top_baseline[0]})"] = top_baseline[1]
+        if oracle is not None:
+            refs["oracle"] = oracle
+        reporter.compare_models(classification, "accuracy", references=refs)
+    if regression:
+        reporter.compare_models(regression, "pearson_ic")
+    table_input = {**classification, **regression}
+    table_input.update(files.metrics.get("baselines") or {})
+    if table_input:
+        reporter.generate_comparison_table(table_input)
+
+    stage("writing HTML")
+    headline, kind = honest_headline(classification, regression, top_baseline, oracle)
+    run = files.run
+    report = HtmlReport(
+        title=f"perpml run report — {run.get('symbol', '?')} {run.get('interval', '')}",
+        subtitle=(
+            f"{run.get('source', '?')} data, {format_time(run.get('start'))} → "
+            f"{format_time(run.get('end'))}, feature set {run.get('feature_set_id', '?')}"
+        ),
+        headline=headline,
+        headline_kind=kind,
+        sections=_sections(files, reporter, classification, regression, oracle)
+        + _figure_sections(reporter, shap_notes, files.problems),
+        footer=(
+            f"Generated by perpml on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from "
+            f"{run_dir.name}. Self-contained: no external resources."
+        ),
+    )
+    return write_text_atomic(out / "model_report.html", render_html(report))
+
+
+# ------------------------------------------------------------------- reading
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ReportError(
+            f"{path.name} is missing in {path.parent}; it is not a finished perpml run "
+            "directory. Run `perpml run` first or pass the directory it wrote."
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ReportError(
+            f"Cannot read {path}: {exc}. Re-run `perpml run` to rewrite it."
+        ) from exc
+
+
+def _read_run_dir(run_dir: Path) -> _RunFiles:
+    if not run_dir.is_dir():
+        raise ReportError(
+            f"Run directory {run_dir} does not exist. Pass the directory written by "
+            "`perpml run`."
+        )
+    files = _RunFiles(
+        run=_read_json(run_dir / "run.json"),
+        metrics=_read_json(run_dir / "metrics.json"),
+        config_text="",
+        walk_forward=None,
+        predictions={},
+    )
+    config = run_dir / "config.toml"
+    if config.exists():
+        files.config_text = config.read_text(encoding="utf-8")
+    walk = run_dir / "walk_forward.csv"
+    if walk.exists():
+        files.walk_forward = pd.read_csv(walk)
+    for path in sorted((run_dir / "predictions").glob("*.parquet")):
+        try:
+            files.predictions[path.stem] = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            files.problems.append(f"predictions/{path.name} unreadable: {exc}")
+    return files
+
+
+def _task_of(frame: pd.DataFrame) -> str:
+    return "classification" if "p_short" in frame.columns else "regression"
+
+
+def _load_models(models_dir: Path, problems: list[str]) -> dict[str, Any]:
+    loaded: dict[str, Any] = {}
+    if not models_dir.is_dir():
+        return loaded
+    try:
+        from perpml.models import load_model
+    except ImportError as exc:
+        problems.append(f"saved models not loaded: {exc}")
+        return loaded
+    for directory in sorted(p for p in models_dir.iterdir() if p.is_dir()):
+        if not (directory / "model.json").exists():
+            continue
+        try:
+            loaded[directory.name] = load_model(directory)
+        except (PerpmlError, OSError, ImportError) as exc:
+            problems.append(f"model {directory.name} not loaded: {exc}")
+    return loaded
+
+
+# ------------------------------------------------------------------- SHAP
+def _shap(
+    run_dir: Path,
+    files: _RunFiles,
+    loaded: Mapping[str, Any],
+    reporter: ModelPerformanceReporter,
+) -> list[str]:
+    """Explain the best tree classifier on the prepared test features."""
+    from perpml.explain import ModelInterpreter
+    from perpml.explain.interpreter import _library
+
+    models_meta = files.metrics.get("models") or {}
+    candidates = [
+        (float((models_meta.get(n) or {}).get("test", {}).get("accuracy", -1.0)), n)
+        for n, m in loaded.items()
+        if getattr(m, "task", None) == "classification"
+        and _library(getattr(m, "native_model_", None)) in _TREE_LIBRARIES
+    ]
+    if not candidates:
+        return ["SHAP skipped: no saved tree classifier could be loaded."]
+    name = max(candidates)[1]
+    model = loaded[name]
+    try:
+        X_train, X_test = _prepared_features(run_dir, files.run)
+    except PerpmlError as exc:
+        return [f"SHAP skipped: prepared features unavailable ({exc})."]
+    mismatch = _reproduces(model, X_test, files.predictions.get(name))
+    if mismatch:
+        return [f"SHAP skipped for {name}: {mismatch}"]
+    interpreter = ModelInterpreter(model, X_train, output_dir=reporter.output_dir)
+    table = interpreter.explain_predictions(X_test, max_display=20)
+    latest = interpreter.explain_single_prediction(X_test.iloc[[-1]], class_idx=2)
+    for filename, title in (
+        ("shap_summary.png", f"SHAP summary — {name}"),
+        ("shap_importance_bar.png", f"Global SHAP importance — {name}"),
+        ("shap_force_plot.png", f"Latest test bar, class LONG — {name}"),
+    ):
+        reporter.figures.append(
+            ReportFigure("shap", title, reporter.output_dir / filename)
+        )
+    top = ", ".join(table["feature"].head(5))
+    return [
+        f"Model explained: {name} (best tree classifier by test accuracy), with "
+        f"{interpreter.explainer_} on {len(interpreter.explained_index_)} test rows; "
+        f"values in {interpreter.output_space}.",
+        f"Top features by mean |SHAP|: {top}.",
+        f"Single prediction: the last test bar ({X_test.index[-1]}), LONG output "
+        f"{format_value(latest.attrs['prediction'])} = base "
+        f"{format_value(latest.attrs['base_value'])} + contributions.",
+        "SHAP shows what the model uses, not that the relation is causal or stable.",
+    ]
+
+
+def _prepared_features(
+    run_dir: Path, run: Mapping[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from perpml.pipeline.artifacts import load_prepared_datasets
+
+    fs_id = run.get("feature_set_id")
+    if not fs_id:
+        raise ReportError("run.json has no feature_set_id")
+    X_train, _, _, _, X_test, _, _ = load_prepared_datasets(
+        str(fs_id), root=run_dir / "data"
+    )
+    return X_train, X_test
+
+
+def _reproduces(model: Any, X: pd.DataFrame, saved: pd.DataFrame | None) -> str:
+    """Return '' if the model reproduces its saved test probabilities on ``X``.
+
+    The prepared datasets hold unscaled features; a model trained on scaled features
+    would be explained on the wrong inputs, so SHAP runs only when the loaded model
+    gives back the saved predictions.
+    """
+    if saved is None or not set(_PROBA_COLUMNS) <= set(saved.columns):
+        return "no saved test probabilities to check the features against."
+    common = X.index.intersection(saved.index)
+    if len(common) == 0:
+        return "prepared test features and saved predictions share no timestamps."
+    sample = common[:: max(1, len(common) // 200)]
+    try:
+        proba = model.predict_proba(X.loc[sample])
+    except (PerpmlError, ValueError) as exc:
+        return f"model cannot predict on the prepared features ({exc})."
+    expected = saved.loc[sample, list(_PROBA_COLUMNS)].to_numpy(np.float64)
+    gap = float(np.max(np.abs(np.asarray(proba, dtype=np.float64) - expected)))
+    if gap > 1e-4:
+        return (
+            f"the saved model does not reproduce its test probabilities on the "
+            f"prepared features (max |Δp| = {gap:.3g}); the features were probably "
+            "scaled by a scaler not saved in the run directory."
+        )
+    return ""
+
+
+# ------------------------------------------------------------------- numbers
+def _split_by_task(
+    metrics: Mapping[str, Any],
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    cls: dict[str, dict[str, float]] = {}
+    reg: dict[str, dict[str, float]] = {}
+    for name, entry in (metrics.get("models") or {}).items():
+        test = dict(entry.get("test") or {})
+        (cls if entry.get("task") == "classification" else reg)[name] = test
+    return cls, reg
+
+
+def _oracle(files: _RunFiles) -> float | None:
+    block = files.metrics.get("oracle")
+    if isinstance(block, Mapping) and is_number(block.get("accuracy")):
+        return float(block["accuracy"])
+    value = files.run.get("oracle_accuracy")
+    return float(value) if is_number(value) else None
+
+
+# ------------------------------------------------------------------- sections
+def _sections(
+    files: _RunFiles,
+    reporter: ModelPerformanceReporter,
+    classification: Mapping[str, Mapping[str, float]],
+    regression: Mapping[str, Mapping[str, float]],
+    oracle: float | None,
+) -> list[Section]:
+    run = files.run
+    summary_keys = (
+        "symbol",
+        "interval",
+        "source",
+        "start",
+        "end",
+        "n_bars",
+        "data_fingerprint",
+        "feature_set_id",
+        "n_features_built",
+        "horizon",
+        "embargo",
+        "oracle_accuracy",
+    )
+    summary = {k: run.get(k) for k in summary_keys if k in run}
+    for key in ("start", "end"):
+        if key in summary:
+            summary[key] = format_time(summary[key])
+    features = list(run.get("features") or [])
+    summary["n_features_selected"] = len(features)
+    tables = [kv_table("run-summary", summary, "Run")]
+    splits = run.get("splits") or {}
+    if splits:
+        tables.append(
+            Table(
+                "splits",
+                ["split", "start", "end", "n"],
+                [
+                    [
+                        s,
+                        format_time(b.get("start")),
+                        format_time(b.get("end")),
+                        format_cell(b.get("n"), "n"),
+                    ]
+                    for s, b in splits.items()
+                ],
+                caption="Chronological splits (bar open time; purged + embargoed)",
+            )
+        )
+    if run.get("versions"):
+        tables.append(kv_table("versions", run["versions"], "Library versions"))
+    if run.get("timings"):
+        tables.append(kv_table("timings", run["timings"], "Timings (s)"))
+    sections = [
+        Section(
+            "summary",
+            "Run summary",
+            notes=[f"Selected features ({len(features)}): {', '.join(features)}"]
+            if features
+            else [],
+            tables=tables,
+            preformatted=files.config_text,
+        ),
+        _quality_section(run),
+        _metrics_section(files, classification, regression, oracle),
+    ]
+    if files.walk_forward is not None and not files.walk_forward.empty:
+        sections.append(walk_forward_section(files.walk_forward))
+    return sections
+
+
+def _quality_section(run: Mapping[str, Any]) -> Section:
+    quality = dict(run.get("data_quality") or {})
+    notes = [str(n) for n in quality.pop("notes", []) or []]
+    tables = []
+    nested = {
+        k: v
+        for k, v in quality.items()
+        if isinstance(v, Mapping)
+        and v
+        and all(isinstance(x, Mapping) for x in v.values())
+    }
+    flat = {k: v for k, v in quality.items() if k not in nested}
+    if flat:
+        tables.append(kv_table("data-quality", flat, "Market data"))
+    for key, block in nested.items():
+        columns = sorted({c for row in block.values() for c in row})
+        tables.append(
+            Table(
+                f"data-quality-{key}".replace("_", "-"),
+                [key, *columns],
+                [
+                    [str(name), *[format_cell(row.get(c), c) for c in columns]]
+                    for name, row in block.items()
+                ],
+                caption=key.replace("_", " ").capitalize(),
+            )
+        )
+    skipped = run.get("skipped_features") or {}
+    tables.append(
+        Table(
+            "skipped-features",
+            ["feature", "reason"],
+            [[str(k), str(v)] for k, v in skipped.items()] or [["—", "none skipped"]],
+            caption=f"Skipped features ({len(skipped)})",
+        )
+    )
+    return Section("data-quality", "Data quality", notes=notes, tables=tables)
+
+
+def _metrics_section(
+    files: _RunFiles,
+    classification: Mapping[str, Mapping[str, float]],
+    regression: Mapping[str, Mapping[str, float]],
+    oracle: float | None,
+) -> Section:
+    baselines = files.metrics.get("baselines") or {}
+    tables = []
+    if classification or any("accuracy" in b for b in baselines.values()):
+        columns = [
+            "model",
+            "kind",
+            *CLASSIFICATION_COLUMNS,
+            "accuracy ± s.e.",
+            "vs oracle",
+        ]
+        rows = []
+        entries = [(n, "model", m) for n, m in classification.items()] + [
+            (n, "baseline", b) for n, b in baselines.items() if "accuracy" in b
+        ]
+        for name, kind, m in entries:
+            acc, n = m.get("accuracy"), m.get("n")
+            se = (
+                accuracy_stderr(float(acc), float(n))
+                if is_number(acc) and is_number(n)
+                else None
+            )
+            ratio = float(acc) / oracle if oracle and is_number(acc) else None
+            rows.append(
+                [name, kind]
+                + [format_cell(m.get(c), c) for c in CLASSIFICATION_COLUMNS]
+                + [format_value(se, 3) if se is not None else "—", format_ratio(ratio)]
+            )
+        if oracle is not None:
+            rows.append(
+                ["oracle", "simulator truth", format_value(oracle)]
+                + ["—"] * (len(CLASSIFICATION_COLUMNS) - 1)
+                + ["—", "100 %"]
+            )
+        tables.append(
+            Table(
+                "metrics-classification",
+                columns,
+                rows,
+                caption="Classification, test set",
+            )
+        )
+        per_class = [
+            f"{k}_{c}" for c in _CLASS_NAMES for k in ("precision", "recall", "f1")
+        ]
+        tables.append(
+            Table(
+                "metrics-per-class",
+                ["model", *per_class],
+                [
+                    [n, *[format_cell(m.get(c), c) for c in per_class]]
+                    for n, m in classification.items()
+                ],
+                caption="Per-class precision / recall / F1, test set",
+            )
+        )
+    reg_baselines = {n: b for n, b in baselines.items() if "rmse" in b}
+    if regression or reg_baselines:
+        rows = [
+            [n, kind, *[format_cell(m.get(c), c) for c in REGRESSION_COLUMNS]]
+            for kind, group in (("model", regression), ("baseline", reg_baselines))
+            for n, m in group.items()
+        ]
+        tables.append(
+            Table(
+                "metrics-regression",
+                ["model", "kind", *REGRESSION_COLUMNS],
+                rows,
+                caption="Regression (forward log return), test set",
+            )
+        )
+    val_rows = []
+    for name, entry in (files.metrics.get("models") or {}).items():
+        val = entry.get("val") or {}
+        key = "accuracy" if entry.get("task") == "classification" else "rmse"
+        if key in val:
+            test = (entry.get("test") or {}).get(key)
+            val_rows.append([name, key, format_value(val[key]), format_value(test)])
+    if val_rows:
+        tables.append(
+            Table(
+                "metrics-val",
+                ["model", "metric", "validation", "test"],
+                val_rows,
+                caption="Validation vs test (a large drop hints at overfitting to validation)",
+            )
+        )
+    notes = [
+        "accuracy ± s.e. is the binomial standard error sqrt(p(1-p)/n); differences "
+        "smaller than about two of them are noise. Directional accuracy counts only "
+        "rows where neither truth nor prediction is NEUTRAL (see directional_coverage).",
+    ]
+    return Section(
+        "metrics", "Test-set metrics vs baselines", notes=notes, tables=tables
+    )
+
+
+def _figure_sections(
+    reporter: ModelPerformanceReporter, shap_notes: list[str], problems: list[str]
+) -> list[Section]:
+    titles = (
+        ("classification", "Confusion matrices and ROC curves", []),
+        ("regression", "Regression scatter and residuals", []),
+        ("importance", "Feature importance (saved models)", []),
+        ("shap", "SHAP interpretability", shap_notes),
+        ("comparison", "Model comparison", ["Also written as model_comparison.csv."]),
+    )
+    out = []
+    for key, title, notes in titles:
+        figs = [embed_figure(f) for f in reporter.figures if f.section == key]
+        if figs or notes:
+            out.append(Section(key, title, notes=list(notes), figures=figs))
+    if problems:
+        out.append(Section("problems", "What could not be produced", notes=problems))
+    return out
