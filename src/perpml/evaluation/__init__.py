@@ -35,8 +35,10 @@ from perpml.evaluation.splits import (
     label_end_from_index,
     purged_tail_split,
 )
+from perpml.evaluation.walk_forward import WalkForwardValidator
 
 __all__ = [
+    "WalkForwardValidator",
     "FeatureScaler",
     "classification_baselines",
     "drop_incomplete_rows",
