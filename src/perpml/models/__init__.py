@@ -9,13 +9,23 @@ by reading its ``model.json`` sidecar.
 from __future__ import annotations
 
 from perpml.models.base import CLASS_LABELS, CLASS_NAMES, BaseModel, FitResult
+from perpml.models.classifiers import (
+    CatBoostEntryPredictor,
+    LightGBMEntryPredictor,
+    XGBoostEntryPredictor,
+)
 from perpml.models.persistence import load_model, save_model
+from perpml.models.regressors import XGBoostPricePredictor
 
 __all__ = [
     "CLASS_LABELS",
     "CLASS_NAMES",
     "BaseModel",
+    "CatBoostEntryPredictor",
     "FitResult",
+    "LightGBMEntryPredictor",
+    "XGBoostEntryPredictor",
+    "XGBoostPricePredictor",
     "load_model",
     "save_model",
 ]
