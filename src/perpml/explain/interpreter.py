@@ -278,7 +278,7 @@ class ModelInterpreter:
     def _tree_explainer(
         self, native: Any, X: pd.DataFrame
     ) -> tuple[np.ndarray, np.ndarray]:
-        import shap
+        shap = _import_shap()
 
         explanation = shap.TreeExplainer(native)(X)
         values = np.asarray(explanation.values, dtype=np.float64)
@@ -293,7 +293,7 @@ class ModelInterpreter:
         return values, np.atleast_1d(base)
 
     def _agnostic(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        import shap
+        shap = _import_shap()
 
         predict = _predict_function(self.model, self.task_, self.feature_names_)
         rng = np.random.default_rng(self.random_state)
@@ -339,7 +339,7 @@ class ModelInterpreter:
         return table.reset_index(drop=True)
 
     def _plot_summary(self, values: np.ndarray, X: pd.DataFrame, top: int) -> None:
-        import shap
+        shap = _import_shap()
 
         data = X.to_numpy(np.float64)
         panels = (
@@ -408,7 +408,7 @@ class ModelInterpreter:
         label: str,
         when: Any,
     ) -> None:
-        import shap
+        shap = _import_shap()
 
         explanation = shap.Explanation(
             values=contrib.astype(np.float64),
@@ -424,6 +424,22 @@ class ModelInterpreter:
 
 
 # ---------------------------------------------------------------------- helpers
+def _import_shap() -> Any:
+    """Import shap without its import-time matplotlib PendingDeprecationWarning.
+
+    shap 0.51 calls ``Colormap.set_bad`` at import, which matplotlib 3.11 flags; the
+    warning is about shap's code, not the caller's, so it is silenced here only.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", category=PendingDeprecationWarning, module=r"shap\..*"
+        )
+        import shap
+    return shap
+
+
 def _class_names(n: int, model: Any) -> list[str]:
     # perpml classifiers drop classes absent from training from the native model;
     # ``trained_classes_`` maps native outputs back to SHORT/NEUTRAL/LONG codes.
