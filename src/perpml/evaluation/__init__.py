@@ -27,6 +27,11 @@ from perpml.evaluation.preprocessing import (
     drop_incomplete_rows,
     make_scaler,
 )
+from perpml.evaluation.selection import (
+    CorrelationFilter,
+    ImportanceSelector,
+    select_features,
+)
 from perpml.evaluation.splits import (
     PurgedTrainTestSplit,
     PurgedWalkForward,
@@ -38,6 +43,9 @@ from perpml.evaluation.splits import (
 from perpml.evaluation.walk_forward import WalkForwardValidator
 
 __all__ = [
+    "CorrelationFilter",
+    "ImportanceSelector",
+    "select_features",
     "WalkForwardValidator",
     "FeatureScaler",
     "classification_baselines",
