@@ -238,3 +238,22 @@ def test_numpy_x_without_index() -> None:
     assert len(folds) == 3
     with pytest.raises(ConfigError, match="rows"):
         list(PurgedWalkForward(3, label_end=le).split(X.to_numpy()[:-1]))
+
+
+def test_purge_rows_after_test_period_use_embargo() -> None:
+    """Layouts with training after the test (K-fold-like): drop rows whose open time
+    is within `embargo` of the test period's last label end."""
+    from perpml.evaluation.splits import _NS, _label_end_ns, _purge, _time_ns
+
+    X, le = _frame(100, horizon=3)
+    times = _time_ns(X.index, "t")
+    ends = _label_end_ns(le, X.index, "t")
+    test = np.arange(40, 50)
+    train = np.r_[np.arange(0, 40), np.arange(50, 100)]
+    embargo = pd.Timedelta("10min")
+    kept = _purge(train, test, times, ends, int(embargo / _NS))
+    _assert_purged(X, le, kept, test, embargo)
+    # before: 4 purged (h + 1) + 2 embargo; after: test labels end at close of bar 52
+    # (open 53), + 10 min -> rows 50..55 dropped
+    assert kept[kept < 40].max() == 33
+    assert kept[kept > 49].min() == 56
