@@ -8,6 +8,9 @@ by reading its ``model.json`` sidecar.
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from perpml.models.base import CLASS_LABELS, CLASS_NAMES, BaseModel, FitResult
 from perpml.models.classifiers import (
     CatBoostEntryPredictor,
@@ -17,13 +20,33 @@ from perpml.models.classifiers import (
 from perpml.models.persistence import load_model, save_model
 from perpml.models.regressors import XGBoostPricePredictor
 
+# Torch-backed models load on first use so `import perpml.models` stays light.
+_LAZY: dict[str, str] = {
+    "NeuralNetRegressor": "perpml.models.neural_net",
+    "LSTMForecaster": "perpml.models.lstm_forecaster",
+    "EnsembleModel": "perpml.models.ensemble",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "CLASS_LABELS",
     "CLASS_NAMES",
     "BaseModel",
     "CatBoostEntryPredictor",
+    "EnsembleModel",
     "FitResult",
+    "LSTMForecaster",
     "LightGBMEntryPredictor",
+    "NeuralNetRegressor",
     "XGBoostEntryPredictor",
     "XGBoostPricePredictor",
     "load_model",

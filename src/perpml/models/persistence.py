@@ -53,6 +53,24 @@ SIDECAR_NAME = "model.json"
 FORMAT_VERSION = 1
 _FORMAT = "perpml-model"
 _CHUNK = 1 << 20
+# perpml's own model modules, imported on demand when a sidecar names a class not
+# registered yet (the torch models load lazily). A fixed list, never read from files.
+_MODEL_MODULES = (
+    "perpml.models.classifiers",
+    "perpml.models.regressors",
+    "perpml.models.neural_net",
+    "perpml.models.lstm_forecaster",
+    "perpml.models.ensemble",
+)
+
+
+def _import_model_modules() -> None:
+    for module in _MODEL_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # a real missing dependency, not an absent module
+                raise
 
 
 def _sha256(path: Path) -> str:
@@ -335,8 +353,11 @@ def load_model(path: str | Path, expected: type[BaseModel] | None = None) -> Bas
     if directory.name == SIDECAR_NAME and directory.is_file():
         directory = directory.parent
     sidecar = read_sidecar(directory)
-    registry = registered_models()
     key = sidecar["model_class"]
+    registry = registered_models()
+    if key not in registry:
+        _import_model_modules()
+        registry = registered_models()
     cls = registry.get(key)
     if cls is None:
         raise ArtifactError(

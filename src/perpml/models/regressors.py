@@ -4,13 +4,15 @@
 passed to ``train`` — the purged tail of the training period, never the test
 period). ``evaluate`` reports MSE, RMSE, MAE, R², directional accuracy and the
 Pearson / Spearman information coefficients via
-:func:`perpml.evaluation.metrics.regression_metrics`.
+:func:`perpml.evaluation.metrics.regression_metrics`. ``NeuralNetRegressor`` (the
+PyTorch MLP, defined in :mod:`perpml.models.neural_net`) is re-exported here and
+imported lazily.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -18,7 +20,20 @@ import pandas as pd
 from perpml.models.base import FitResult
 from perpml.models.classifiers import _XGB_DEFAULTS, _XGBoostModel
 
-__all__ = ["XGBoostPricePredictor"]
+if TYPE_CHECKING:
+    from perpml.models.neural_net import NeuralNetRegressor
+
+__all__ = ["NeuralNetRegressor", "XGBoostPricePredictor"]
+
+
+def __getattr__(name: str) -> Any:
+    # NeuralNetRegressor lives in neural_net.py; import it (and torch) on first use
+    # only, so tree-model users never pay for the torch import.
+    if name == "NeuralNetRegressor":
+        from perpml.models.neural_net import NeuralNetRegressor
+
+        return NeuralNetRegressor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class XGBoostPricePredictor(_XGBoostModel):
