@@ -30,12 +30,18 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from perpml.exceptions import InsufficientDataError, ModelError, ModelParamsError
+from perpml.exceptions import (
+    ArtifactError,
+    InsufficientDataError,
+    ModelError,
+    ModelParamsError,
+)
 
 #: Measured on the 2-core target (torch 2.13 CPU): one Adam step of the default MLP on
 #: a 256-row batch takes 2.7 ms with 1 thread and 42 ms with 2 threads when the other
@@ -388,3 +394,60 @@ def predict_batches(
 def state_dict_to_numpy(module: nn.Module) -> dict[str, np.ndarray]:
     """Copy a module's ``state_dict`` into numpy arrays (for checksumming/tests)."""
     return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
+
+
+def save_net(
+    path: Path, module: nn.Module, x_scaler: Standardizer, y_scaler: Standardizer
+) -> None:
+    """Write the weights and both scalers to ``path`` as a flat dict of tensors.
+
+    Tensors only (no pickled objects), so :func:`load_net` can use
+    ``torch.load(weights_only=True)``. Scalers stay float64 so predictions after
+    loading are bit-identical.
+    """
+    state = {f"net.{k}": v for k, v in module.state_dict().items()}
+    state["x_mean"] = torch.from_numpy(x_scaler.mean.copy())
+    state["x_scale"] = torch.from_numpy(x_scaler.scale.copy())
+    state["y_mean"] = torch.from_numpy(y_scaler.mean.copy())
+    state["y_scale"] = torch.from_numpy(y_scaler.scale.copy())
+    torch.save(state, path)
+
+
+def load_net(
+    path: Path, module: nn.Module
+) -> tuple[nn.Module, Standardizer, Standardizer]:
+    """Load what :func:`save_net` wrote into ``module``; return it (eval) and scalers.
+
+    Raises
+    ------
+    ArtifactError
+        Unreadable file, not a dict of tensors, or missing/mismatched tensors.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ArtifactError(
+            f"{path} could not be read as a tensor file ({exc}). Save the model again."
+        ) from exc
+    if not isinstance(state, dict):
+        raise ArtifactError(
+            f"{path} must hold a dict of tensors, got {type(state).__name__}. Save "
+            "the model again."
+        )
+    try:
+        x_scaler = Standardizer(state["x_mean"].numpy(), state["x_scale"].numpy())
+        y_scaler = Standardizer(state["y_mean"].numpy(), state["y_scale"].numpy())
+        module.load_state_dict(
+            {
+                k.removeprefix("net."): v
+                for k, v in state.items()
+                if k.startswith("net.")
+            }
+        )
+    except (KeyError, RuntimeError) as exc:
+        raise ArtifactError(
+            f"{path} does not match the saved model's architecture or lacks a tensor "
+            f"({exc}). Save the model again."
+        ) from exc
+    module.eval()
+    return module, x_scaler, y_scaler

@@ -24,14 +24,16 @@ import pandas as pd
 import torch
 from torch import nn
 
-from perpml.exceptions import ArtifactError, ModelParamsError
+from perpml.exceptions import ModelParamsError
 from perpml.models._torch_utils import (
     Standardizer,
     TrainingHistory,
     check_fraction,
     check_positive_float,
     check_positive_int,
+    load_net,
     predict_batches,
+    save_net,
     seeded,
     torch_threads,
     train_module,
@@ -233,50 +235,11 @@ class NeuralNetRegressor(BaseModel):
         return effective.numpy().astype(np.float64)
 
     def _save_native(self, directory: Path) -> None:
-        state = {f"net.{k}": v for k, v in self.native_model_.state_dict().items()}
-        state["x_mean"] = torch.from_numpy(self.x_scaler_.mean.copy())
-        state["x_scale"] = torch.from_numpy(self.x_scaler_.scale.copy())
-        state["y_mean"] = torch.from_numpy(self.y_scaler_.mean.copy())
-        state["y_scale"] = torch.from_numpy(self.y_scaler_.scale.copy())
-        torch.save(state, directory / _NATIVE_FILE)
+        save_net(
+            directory / _NATIVE_FILE, self.native_model_, self.x_scaler_, self.y_scaler_
+        )
 
     def _load_native(self, directory: Path) -> None:
-        state = _load_tensors(directory / _NATIVE_FILE)
-        try:
-            self.x_scaler_ = Standardizer(
-                state.pop("x_mean").numpy(), state.pop("x_scale").numpy()
-            )
-            self.y_scaler_ = Standardizer(
-                state.pop("y_mean").numpy(), state.pop("y_scale").numpy()
-            )
-        except KeyError as exc:
-            raise ArtifactError(
-                f"{directory / _NATIVE_FILE} lacks the scaler tensor {exc}; it was "
-                "not written by NeuralNetRegressor.save. Save the model again."
-            ) from exc
-        net = self._build()
-        net.load_state_dict(
-            {
-                k.removeprefix("net."): v
-                for k, v in state.items()
-                if k.startswith("net.")
-            }
+        self.native_model_, self.x_scaler_, self.y_scaler_ = load_net(
+            directory / _NATIVE_FILE, self._build()
         )
-        net.eval()
-        self.native_model_ = net
-
-
-def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """``torch.load`` with ``weights_only=True`` (no pickle code execution)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ArtifactError(
-            f"{path} could not be read as a tensor file ({exc}). Save the model again."
-        ) from exc
-    if not isinstance(state, dict):
-        raise ArtifactError(
-            f"{path} must hold a dict of tensors, got {type(state).__name__}. Save "
-            "the model again."
-        )
-    return dict(state)
