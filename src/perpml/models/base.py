@@ -169,7 +169,7 @@ class BaseModel(BaseEstimator):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        task = cls.__dict__.get("task")
+        task = getattr(cls, "task", None)
         if task is None:
             return  # an abstract intermediate class; nothing to register
         if task not in ("classification", "regression"):
@@ -177,6 +177,8 @@ class BaseModel(BaseEstimator):
                 f"{cls.__name__}.task must be 'classification' or 'regression', "
                 f"got {task!r}."
             )
+        # Keyed by class name (what the sidecar stores); a later class with the
+        # same name replaces the earlier one.
         _REGISTRY[cls.__name__] = cls
 
     # ------------------------------------------------------------------ training
