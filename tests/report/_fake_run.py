@@ -77,11 +77,21 @@ def build_fake_run(
     models: dict[str, dict] = {}
     (run_dir / "predictions").mkdir(parents=True, exist_ok=True)
     for name in classifiers + regressors:
-        cls = kinds[name]
         column = "target_class" if name in classifiers else "target_return"
         as_y = (lambda s: s.astype("int64")) if name in classifiers else (lambda s: s)
-        model = cls(params={"n_estimators": n_estimators}, random_state=seed, n_jobs=1)
-        model.fit(Xtr, as_y(ytr[column]))
+        if name == "nn_regressor":
+            from perpml.models.neural_net import NeuralNetRegressor
+
+            model = NeuralNetRegressor(
+                params={"hidden_dims": (32, 16), "max_epochs": 5},
+                random_state=seed,
+                n_jobs=1,
+            )
+            model.fit(Xtr, ytr[column], Xva, yva[column])
+        else:
+            params = {"n_estimators": n_estimators}
+            model = kinds[name](params=params, random_state=seed, n_jobs=1)
+            model.fit(Xtr, as_y(ytr[column]))
         model.save(run_dir / "models" / name)
         pred = pd.DataFrame({"y_true": as_y(yte[column])}, index=Xte.index)
         pred["y_pred"] = model.predict(Xte)

@@ -93,12 +93,13 @@ class Table:
 
 @dataclass(frozen=True)
 class Figure:
-    """An embedded PNG: ``data_uri`` holds the whole image."""
+    """An embedded PNG: ``data_uri`` holds the whole image; ``wide`` spans the row."""
 
     title: str
     data_uri: str
     filename: str
     caption: str = ""
+    wide: bool = False
 
 
 @dataclass(frozen=True)

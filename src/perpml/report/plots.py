@@ -193,6 +193,7 @@ def plot_regression_scatter(
         ax.plot(xs, intercept + slope * xs, color="#d95f0e", lw=1.4, label="OLS fit")
     ax.axhline(0, color="#cccccc", lw=0.8)
     ax.axvline(0, color="#cccccc", lw=0.8)
+    ax.locator_params(axis="both", nbins=6)
     ax.set_xlabel("Actual forward return")
     ax.set_ylabel("Predicted forward return")
     ax.set_title(title)
@@ -211,6 +212,9 @@ def plot_residuals(
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.0, 3.8))
     ax1.scatter(y_pred, resid, s=6, alpha=0.35, color="#2c7fb8", edgecolors="none")
     ax1.axhline(0, color="#d95f0e", lw=1)
+    # Small log returns get long tick labels; fewer ticks keep them from overlapping.
+    ax1.locator_params(axis="x", nbins=5)
+    ax2.locator_params(axis="x", nbins=5)
     ax1.set_xlabel("Predicted forward return")
     ax1.set_ylabel("Residual (actual - predicted)")
     ax1.set_title("Residuals vs prediction")
@@ -242,7 +246,7 @@ def plot_feature_importance(
             "model.feature_importance()."
         )
     top = importance.sort_values("importance", ascending=False).head(top_n)
-    fig, ax = plt.subplots(figsize=(7.0, 0.28 * len(top) + 1.2))
+    fig, ax = plt.subplots(figsize=(7.0, max(3.2, 0.28 * len(top) + 1.2)))
     ax.barh(top["feature"].astype(str)[::-1], top["importance"][::-1], color="#2c7fb8")
     ax.set_xlabel("Importance")
     ax.set_ylabel("Feature")

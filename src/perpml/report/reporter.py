@@ -83,11 +83,12 @@ _FOLD_INFO = {"fold", "n_train", "n_test", "n_purged"}
 
 @dataclass(frozen=True)
 class ReportFigure:
-    """A PNG written by the reporter: which section it belongs to and its title."""
+    """A PNG written by the reporter: its section, title and whether it spans a row."""
 
     section: str
     title: str
     path: Path
+    wide: bool = False
 
 
 class ModelPerformanceReporter:
@@ -217,7 +218,8 @@ class ModelPerformanceReporter:
         self._add(
             "regression",
             f"Residuals — {model_name}",
-            plots.plot_residuals(
+            wide=True,
+            path=plots.plot_residuals(
                 t,
                 p,
                 title=f"Residuals — {model_name} (test set)",
@@ -368,15 +370,20 @@ class ModelPerformanceReporter:
                 out.append(Section(key, title, figures=[embed_figure(f) for f in figs]))
         return out
 
-    def _add(self, section: str, title: str, path: Path) -> None:
+    def _add(self, section: str, title: str, path: Path, wide: bool = False) -> None:
         # A re-run for the same model replaces its figure instead of duplicating it.
         self.figures = [f for f in self.figures if f.path != path]
-        self.figures.append(ReportFigure(section, title, path))
+        self.figures.append(ReportFigure(section, title, path, wide))
 
 
 def embed_figure(figure: ReportFigure) -> Figure:
     """Turn a written PNG into an embedded HTML figure."""
-    return Figure(figure.title, png_data_uri(figure.path), figure.path.name)
+    return Figure(
+        figure.title,
+        png_data_uri(figure.path),
+        figure.path.name,
+        wide=figure.wide,
+    )
 
 
 def _simple_headline(

@@ -281,13 +281,13 @@ def _shap(
     interpreter = ModelInterpreter(model, X_train, output_dir=reporter.output_dir)
     table = interpreter.explain_predictions(X_test, max_display=20)
     latest = interpreter.explain_single_prediction(X_test.iloc[[-1]], class_idx=2)
-    for filename, title in (
-        ("shap_summary.png", f"SHAP summary — {name}"),
-        ("shap_importance_bar.png", f"Global SHAP importance — {name}"),
-        ("shap_force_plot.png", f"Latest test bar, class LONG — {name}"),
+    for filename, title, wide in (
+        ("shap_summary.png", f"SHAP summary — {name}", True),
+        ("shap_importance_bar.png", f"Global SHAP importance — {name}", False),
+        ("shap_force_plot.png", f"Latest test bar, class LONG — {name}", False),
     ):
         reporter.figures.append(
-            ReportFigure("shap", title, reporter.output_dir / filename)
+            ReportFigure("shap", title, reporter.output_dir / filename, wide)
         )
     top = ", ".join(table["feature"].head(5))
     return [
