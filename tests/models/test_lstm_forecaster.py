@@ -194,3 +194,22 @@ def test_evaluate_needs_the_trained_targets(fitted) -> None:
         model.evaluate(X.iloc[750:], y["target_return"].iloc[750:])
     with pytest.raises(DataContractError, match="lacks the target column"):
         model.evaluate(X.iloc[750:], y[["target_return"]].iloc[750:])
+
+
+def test_conformance_suite() -> None:
+    from perpml.testing import model_checks as mc
+
+    X, y = mc.make_model_data(n_rows=200, task="regression")
+
+    def factory() -> LSTMForecaster:
+        return LSTMForecaster(params={**FAST, "max_epochs": 2})
+
+    # check_determinism / check_save_load compare with np.array_equal, which treats
+    # the warm-up NaNs as unequal; test_deterministic_and_save_load_identical covers
+    # both with NaN-aware comparisons.
+    mc.check_clone_and_params(factory)
+    mc.check_unknown_params(factory, X, y)
+    mc.check_not_fitted(factory, X)
+    mc.check_fit_predict(factory, X, y)
+    mc.check_column_contract(factory, X, y)
+    mc.check_refit_forgets(factory, X, y)

@@ -157,3 +157,10 @@ def test_standardizer_handles_nan_and_constant_columns() -> None:
 def test_threads_are_capped() -> None:
     assert resolve_threads(8) == 1
     assert resolve_threads(1) == 1
+
+
+def test_conformance_suite() -> None:
+    from perpml.testing.model_checks import check_model, make_model_data
+
+    X, y = make_model_data(n_rows=300, task="regression")
+    check_model(lambda: NeuralNetRegressor(params={**FAST, "max_epochs": 5}), X, y)
