@@ -9,6 +9,7 @@ by reading its ``model.json`` sidecar.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 from perpml.models.base import CLASS_LABELS, CLASS_NAMES, BaseModel, FitResult
@@ -42,13 +43,12 @@ __all__ = [
     "CLASS_NAMES",
     "BaseModel",
     "CatBoostEntryPredictor",
-    "EnsembleModel",
     "FitResult",
-    "LSTMForecaster",
     "LightGBMEntryPredictor",
-    "NeuralNetRegressor",
     "XGBoostEntryPredictor",
     "XGBoostPricePredictor",
     "load_model",
     "save_model",
+    # lazy names whose module is present (found without importing torch)
+    *sorted(n for n, m in _LAZY.items() if importlib.util.find_spec(m) is not None),
 ]
