@@ -8,6 +8,7 @@ import pytest
 
 from perpml.exceptions import DataContractError, FeatureError
 from perpml.features import build_features, list_features
+from perpml.features.engine import _resolve_inputs
 from perpml.features.registry import iter_features
 
 
@@ -51,9 +52,8 @@ def test_warmup_rows_are_nan_and_later_rows_finite(full: pd.DataFrame) -> None:
 def test_declared_warmup_covers_the_real_one(market: pd.DataFrame) -> None:
     # Call the raw functions (no engine masking): where the function itself first
     # produces values must not be later than the declared warm-up.
-    arrays = {c: market[c].to_numpy(dtype=np.float64) for c in market.columns}
-    arrays["timestamp"] = market.index.as_unit("ns").asi8
-    arrays["interval"] = 300.0
+    arrays, missing = _resolve_inputs(market, iter_features())
+    assert missing == {}
     for spec in iter_features():
         with np.errstate(all="ignore"):
             raw = spec.compute(*(arrays[c] for c in spec.inputs))

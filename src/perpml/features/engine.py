@@ -19,6 +19,7 @@ import pandas as pd
 
 from perpml.data.schema import INTERVALS, infer_interval
 from perpml.exceptions import DataContractError, FeatureError
+from perpml.features.kernels import safe_log, store_column
 from perpml.features.registry import (
     CATEGORIES,
     FeatureSpec,
@@ -139,14 +140,18 @@ def _resolve_inputs(
                 )
             else:
                 arrays[col] = seconds
-        elif col not in market.columns:
-            missing[col] = f"needs column {col!r} (absent)"
         else:
-            values = np.ascontiguousarray(market[col].to_numpy(dtype=np.float64))
+            # "log_<column>" is the log of a market column, computed once per build
+            # and shared by every feature that needs it (NaN where column <= 0)
+            base = col[4:] if col.startswith("log_") else col
+            if base not in market.columns:
+                missing[col] = f"needs column {base!r} (absent)"
+                continue
+            values = np.ascontiguousarray(market[base].to_numpy(dtype=np.float64))
             if len(values) and np.isnan(values).all():
-                missing[col] = f"needs column {col!r} (all NaN)"
+                missing[col] = f"needs column {base!r} (all NaN)"
             else:
-                arrays[col] = values
+                arrays[col] = safe_log(values) if base != col else values
     return arrays, missing
 
 
@@ -162,11 +167,9 @@ def _compute_into(
             f"return an ndarray of shape ({n},), got "
             f"{getattr(values, 'shape', type(values).__name__)}. Fix the function."
         )
-    col = out[:, j]
-    col[:] = values  # float64 -> float32 in one pass, straight into the output
-    col[: min(spec.warmup, n)] = np.nan
-    with np.errstate(invalid="ignore"):
-        col[np.isinf(col)] = np.nan
+    # one pass: float64 -> float32 straight into the output column, warm-up rows and
+    # non-finite values (division by zero, overflow) -> NaN
+    store_column(np.ascontiguousarray(values, dtype=np.float64), out[:, j], spec.warmup)
 
 
 def build_features(

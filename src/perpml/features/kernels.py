@@ -25,8 +25,10 @@ __all__ = [
     "RESYNC",
     "diff",
     "log_change",
+    "oi_price_quadrant",
     "rolling_max",
     "rolling_mean",
+    "rolling_mean_std",
     "rolling_min",
     "rolling_std",
     "rolling_sum",
@@ -34,13 +36,14 @@ __all__ = [
     "safe_div",
     "safe_log",
     "shift",
+    "store_column",
 ]
 
 #: Rows between exact recomputations of the running sums.
 RESYNC: Final[int] = 4096
 
 #: Windows up to this length get an exact two-pass mean/variance at every row.
-_DIRECT_MAX_WINDOW: Final[int] = 32
+_DIRECT_MAX_WINDOW: Final[int] = 8
 
 
 @numba.njit(cache=True, nogil=True)
@@ -52,6 +55,7 @@ def _moments(x, w):  # pragma: no cover - compiled
     mean = np.full(n, np.nan)
     var = np.full(n, np.nan)
     resync = max(2 * w, 64)
+    inv_w = 1.0 / w
     cnt = 0  # finite values in the window
     bad = 0  # unknown values in the window
     mu = 0.0
@@ -81,6 +85,13 @@ def _moments(x, w):  # pragma: no cover - compiled
             for i in range(lo, t + 1):
                 if np.isfinite(x[i]):
                     m2 += (x[i] - mu) * (x[i] - mu)
+        elif t >= w and cnt == w and np.isfinite(v) and np.isfinite(x[t - w]):
+            # steady state (full window in, full window out): fixed-size update
+            u = x[t - w]
+            d = v - u
+            mu_new = mu + d * inv_w
+            m2 += d * ((v - mu_new) + (u - mu))
+            mu = mu_new
         else:
             if t >= w:
                 u = x[t - w]
@@ -172,6 +183,39 @@ def _log_change(x, k):  # pragma: no cover - compiled
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def _quadrant(log_oi, log_px, k, oi_sign, px_sign):  # pragma: no cover - compiled
+    n = log_oi.shape[0]
+    out = np.empty(n)
+    for t in range(n):
+        if t < k:
+            out[t] = np.nan
+            continue
+        d_oi = log_oi[t] - log_oi[t - k]
+        d_px = log_px[t] - log_px[t - k]
+        if not (np.isfinite(d_oi) and np.isfinite(d_px)):
+            out[t] = np.nan
+        elif np.sign(d_oi) == oi_sign and np.sign(d_px) == px_sign:
+            out[t] = abs(d_oi)
+        else:
+            out[t] = 0.0
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def store_column(values, col, warmup):  # pragma: no cover - compiled
+    """Write float64 ``values`` into float32 ``col``: NaN before ``warmup``, inf -> NaN."""
+    n = values.shape[0]
+    for t in range(n):
+        v = values[t]
+        if t < warmup or not np.isfinite(v):
+            col[t] = np.nan
+        else:
+            col[t] = v  # values beyond float32 range become inf: caught below
+            if not np.isfinite(col[t]):
+                col[t] = np.nan
+
+
 def _f64(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float64)
 
@@ -219,12 +263,32 @@ def log_change(x: np.ndarray, k: int) -> np.ndarray:
 
 def rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
     """Mean of the last ``w`` rows (``t-w+1 .. t``); NaN if any of them is unknown."""
-    return _moments(_f64(x), int(w))[0]
+    out = _sum(_f64(x), int(w), RESYNC)
+    out /= w
+    return out
+
+
+def oi_price_quadrant(
+    log_oi: np.ndarray, log_close: np.ndarray, k: int, oi_sign: float, px_sign: float
+) -> np.ndarray:
+    """|OI k-bar log change| where (sign ΔOI, sign Δprice) == the given signs, else 0.
+
+    Takes log open interest and log close; NaN where either change is unknown.
+    Shape (n,).
+    """
+    return _quadrant(_f64(log_oi), _f64(log_close), int(k), oi_sign, px_sign)
+
+
+def rolling_mean_std(x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rolling mean and sample std (ddof=1) of the last ``w`` rows, in one pass."""
+    mean, var = _moments(_f64(x), int(w))
+    return mean, np.sqrt(var, out=var)
 
 
 def rolling_std(x: np.ndarray, w: int) -> np.ndarray:
     """Sample standard deviation (ddof=1) of the last ``w >= 2`` rows."""
-    return np.sqrt(_moments(_f64(x), int(w))[1])
+    var = _moments(_f64(x), int(w))[1]
+    return np.sqrt(var, out=var)
 
 
 def rolling_zscore(x: np.ndarray, w: int) -> np.ndarray:

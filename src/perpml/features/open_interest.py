@@ -25,13 +25,13 @@ from perpml.features.registry import register_feature, window_grid
 
 @register_feature(
     category="open_interest",
-    inputs=("open_interest",),
+    inputs=("log_open_interest",),
     warmup=lambda p: p["window"],
     grid=window_grid(1, 3, 12, 48, 96, 288),
 )
-def oi_change(open_interest: np.ndarray, *, window: int) -> np.ndarray:
+def oi_change(log_open_interest: np.ndarray, *, window: int) -> np.ndarray:
     """Log change of open interest over `window` bars."""
-    return log_change(open_interest, window)
+    return diff(log_open_interest, window)
 
 
 @register_feature(
@@ -47,13 +47,13 @@ def oi_zscore(open_interest: np.ndarray, *, window: int) -> np.ndarray:
 
 @register_feature(
     category="open_interest",
-    inputs=("open_interest",),
+    inputs=("log_open_interest",),
     warmup=lambda p: 12 + p["window"] - 1,
     grid=window_grid(288),
 )
-def oi_change_zscore_12(open_interest: np.ndarray, *, window: int) -> np.ndarray:
+def oi_change_zscore_12(log_open_interest: np.ndarray, *, window: int) -> np.ndarray:
     """Z-score of the 12-bar OI log change against the last `window` such changes."""
-    return rolling_zscore(log_change(open_interest, 12), window)
+    return rolling_zscore(diff(log_open_interest, 12), window)
 
 
 @register_feature(
@@ -117,21 +117,21 @@ def oi_sma_dist(open_interest: np.ndarray, *, window: int) -> np.ndarray:
 
 @register_feature(
     category="open_interest",
-    inputs=("open_interest",),
+    inputs=("log_open_interest",),
     warmup=lambda p: 2 * p["window"],
     grid=window_grid(12, 48),
 )
-def oi_accel(open_interest: np.ndarray, *, window: int) -> np.ndarray:
+def oi_accel(log_open_interest: np.ndarray, *, window: int) -> np.ndarray:
     """OI acceleration: this `window`-bar log change minus the previous one."""
-    return diff(log_change(open_interest, window), window)
+    return diff(diff(log_open_interest, window), window)
 
 
 @register_feature(
     category="open_interest",
-    inputs=("open_interest",),
+    inputs=("log_open_interest",),
     warmup=lambda p: p["window"],
     grid=window_grid(96, 288),
 )
-def oi_change_vola(open_interest: np.ndarray, *, window: int) -> np.ndarray:
+def oi_change_vola(log_open_interest: np.ndarray, *, window: int) -> np.ndarray:
     """Std of 1-bar OI log changes over `window` bars (OI churn)."""
-    return rolling_std(log_change(open_interest, 1), window)
+    return rolling_std(diff(log_open_interest, 1), window)

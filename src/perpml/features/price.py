@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from perpml.features.kernels import (
-    log_change,
+    diff,
     rolling_max,
     rolling_mean,
     rolling_min,
@@ -22,13 +22,13 @@ from perpml.features.registry import register_feature, window_grid
 
 @register_feature(
     category="price",
-    inputs=("close",),
+    inputs=("log_close",),
     warmup=lambda p: p["window"],
     grid=window_grid(1, 2, 3, 6, 12, 24, 48, 96, 288),
 )
-def price_logret(close: np.ndarray, *, window: int) -> np.ndarray:
+def price_logret(log_close: np.ndarray, *, window: int) -> np.ndarray:
     """Log return over the last `window` bars, log(close[t] / close[t-window])."""
-    return log_change(close, window)
+    return diff(log_close, window)
 
 
 @register_feature(category="price", inputs=("high", "low"), warmup=0)
@@ -102,23 +102,23 @@ def price_dist_low(low: np.ndarray, close: np.ndarray, *, window: int) -> np.nda
 
 @register_feature(
     category="price",
-    inputs=("close",),
+    inputs=("log_close",),
     warmup=lambda p: p["window"],
     grid=window_grid(48, 288),
 )
-def price_ret_zscore(close: np.ndarray, *, window: int) -> np.ndarray:
+def price_ret_zscore(log_close: np.ndarray, *, window: int) -> np.ndarray:
     """Z-score of the 1-bar log return against the last `window` 1-bar returns."""
-    return rolling_zscore(log_change(close, 1), window)
+    return rolling_zscore(diff(log_close, 1), window)
 
 
 @register_feature(
     category="price",
-    inputs=("close",),
+    inputs=("log_close",),
     warmup=lambda p: p["window"],
     grid=window_grid(12, 48),
 )
-def price_up_share(close: np.ndarray, *, window: int) -> np.ndarray:
+def price_up_share(log_close: np.ndarray, *, window: int) -> np.ndarray:
     """Share of the last `window` bars that closed higher than the bar before."""
-    r = log_change(close, 1)
+    r = diff(log_close, 1)
     up = np.where(np.isnan(r), np.nan, (r > 0).astype(np.float64))
     return rolling_mean(up, window)

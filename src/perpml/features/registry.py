@@ -6,7 +6,9 @@ float64 array of the same length. Row ``t`` of the result may use rows ``<= t`` 
 inputs only (THE TIME RULE, :mod:`perpml.data.schema`); the causality test suite walks
 the registry and proves it for every feature.
 
-Two pseudo-inputs exist besides market columns:
+Besides market columns, ``inputs`` may name ``"log_<column>"`` (the natural log of a
+market column, NaN where it is <= 0 or unknown; computed once per build and shared)
+and two pseudo-inputs:
 
 * ``"timestamp"`` — the bar **open** times as int64 nanoseconds since the epoch (UTC);
 * ``"interval"`` — the bar length in seconds as a Python float (a scalar, not an array),

@@ -10,8 +10,9 @@ import numpy as np
 import talib
 
 from perpml.features.kernels import (
-    log_change,
+    diff,
     rolling_mean,
+    rolling_mean_std,
     rolling_std,
     rolling_zscore,
     safe_div,
@@ -21,13 +22,13 @@ from perpml.features.registry import register_feature, window_grid
 
 @register_feature(
     category="volatility",
-    inputs=("close",),
+    inputs=("log_close",),
     warmup=lambda p: p["window"],
     grid=window_grid(12, 24, 48, 96, 288),
 )
-def vola_realized(close: np.ndarray, *, window: int) -> np.ndarray:
+def vola_realized(log_close: np.ndarray, *, window: int) -> np.ndarray:
     """Realized volatility: std (ddof=1) of 1-bar log returns over `window` bars."""
-    return rolling_std(log_change(close, 1), window)
+    return rolling_std(diff(log_close, 1), window)
 
 
 @register_feature(
@@ -108,13 +109,13 @@ def vola_bb_width(close: np.ndarray, *, window: int) -> np.ndarray:
 
 @register_feature(
     category="volatility",
-    inputs=("close",),
+    inputs=("log_close",),
     warmup=lambda p: p["slow"],
     grid=[{"fast": 12, "slow": 96}, {"fast": 24, "slow": 288}],
 )
-def vola_ratio(close: np.ndarray, *, fast: int, slow: int) -> np.ndarray:
+def vola_ratio(log_close: np.ndarray, *, fast: int, slow: int) -> np.ndarray:
     """Short over long realized volatility (volatility regime change)."""
-    r = log_change(close, 1)
+    r = diff(log_close, 1)
     return safe_div(rolling_std(r, fast), rolling_std(r, slow))
 
 
@@ -132,24 +133,24 @@ def vola_range_zscore(high: np.ndarray, low: np.ndarray, *, window: int) -> np.n
 
 @register_feature(
     category="volatility",
-    inputs=("close",),
+    inputs=("log_close",),
     warmup=lambda p: p["window"],
     grid=window_grid(48, 288),
 )
-def vola_downside(close: np.ndarray, *, window: int) -> np.ndarray:
+def vola_downside(log_close: np.ndarray, *, window: int) -> np.ndarray:
     """Downside semi-deviation, sqrt(mean(min(r, 0)^2)) of 1-bar log returns."""
-    r = log_change(close, 1)
+    r = diff(log_close, 1)
     neg = np.minimum(r, 0.0)
     return np.sqrt(rolling_mean(neg * neg, window))
 
 
 @register_feature(
     category="volatility",
-    inputs=("close",),
+    inputs=("log_close",),
     warmup=lambda p: 24 + p["window"],
     grid=window_grid(288),
 )
-def vola_vol_of_vol(close: np.ndarray, *, window: int) -> np.ndarray:
+def vola_vol_of_vol(log_close: np.ndarray, *, window: int) -> np.ndarray:
     """Volatility of volatility: std of 24-bar realized vol over `window`, relative."""
-    rv = rolling_std(log_change(close, 1), 24)
-    return safe_div(rolling_std(rv, window), rolling_mean(rv, window))
+    mean, std = rolling_mean_std(rolling_std(diff(log_close, 1), 24), window)
+    return safe_div(std, mean)
