@@ -47,6 +47,7 @@ def build_fake_run(
     classifiers: tuple[str, ...] = CLASSIFIERS,
     regressors: tuple[str, ...] = REGRESSORS,
     seed: int = 42,
+    scaler: str | None = None,
 ) -> Path:
     """Write run.json, metrics.json, walk_forward.csv, predictions, models and data."""
     from perpml.evaluation.metrics import classification_metrics, regression_metrics
@@ -74,6 +75,12 @@ def build_fake_run(
     fs_id = "fs_test0001"
     export_prepared_datasets(parts, feature_set_id=fs_id, root=run_dir / "data")
     (Xtr, ytr), (Xva, yva), (Xte, yte) = parts["train"], parts["val"], parts["test"]
+    if scaler is not None:
+        # As the pipeline does: models see scaled features, data/ keeps them unscaled.
+        from perpml.evaluation.preprocessing import FeatureScaler
+
+        fitted = FeatureScaler(kind=scaler).fit(Xtr)
+        Xtr, Xva, Xte = (fitted.transform(x) for x in (Xtr, Xva, Xte))
     models: dict[str, dict] = {}
     (run_dir / "predictions").mkdir(parents=True, exist_ok=True)
     for name in classifiers + regressors:
@@ -175,6 +182,7 @@ def build_fake_run(
     }
     (run_dir / "run.json").write_text(json.dumps(run, indent=2))
     (run_dir / "config.toml").write_text(
-        '[data]\nsymbol = "BTCUSDT"\n<b>not markup</b>\n'
+        '[data]\nsymbol = "BTCUSDT"\nnote = "<b>not markup</b>"\n\n[models]\n'
+        f'scaler = "{scaler or "none"}"\napply_scaling = {str(scaler is not None).lower()}\n'
     )
     return run_dir

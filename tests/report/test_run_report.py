@@ -168,6 +168,19 @@ def test_shap_is_skipped_when_saved_features_do_not_reproduce_predictions(tmp_pa
     assert not (run / "report" / "shap_summary.png").exists()
 
 
+def test_shap_rebuilds_the_training_scaler_of_a_scaled_run(tmp_path):
+    run = build_fake_run(
+        tmp_path / "run",
+        n=400,
+        classifiers=("xgb_classifier",),
+        regressors=(),
+        scaler="standard",
+    )
+    html = build_run_report(run, quiet=True).read_text()
+    assert "of standard-scaled features (scaler refit on the training split)" in html
+    assert (run / "report" / "shap_summary.png").stat().st_size > 5_000
+
+
 def test_no_model_beating_the_baseline_is_the_headline(tmp_path):
     run = build_fake_run(
         tmp_path / "run", n=400, classifiers=("xgb_classifier",), regressors=()

@@ -275,7 +275,20 @@ def _shap(
         X_train, X_test = _prepared_features(run_dir, files.run)
     except PerpmlError as exc:
         return [f"SHAP skipped: prepared features unavailable ({exc})."]
-    mismatch = _reproduces(model, X_test, files.predictions.get(name))
+    saved = files.predictions.get(name)
+    mismatch = _reproduces(model, X_test, saved)
+    inputs = "the prepared (unscaled) features"
+    kind = _scaler_kind(files.config_text)
+    if mismatch and kind is not None:
+        # The pipeline scales features with a scaler fitted on the training split and
+        # does not save it; refitting the same deterministic scaler on the same rows
+        # rebuilds it. The reproduction check below is the proof.
+        from perpml.evaluation.preprocessing import FeatureScaler
+
+        scaler = FeatureScaler(kind=kind).fit(X_train)
+        X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+        mismatch = _reproduces(model, X_test, saved)
+        inputs = f"{kind}-scaled features (scaler refit on the training split)"
     if mismatch:
         return [f"SHAP skipped for {name}: {mismatch}"]
     interpreter = ModelInterpreter(model, X_train, output_dir=reporter.output_dir)
@@ -292,8 +305,9 @@ def _shap(
     top = ", ".join(table["feature"].head(5))
     return [
         f"Model explained: {name} (best tree classifier by test accuracy), with "
-        f"{interpreter.explainer_} on {len(interpreter.explained_index_)} test rows; "
-        f"values in {interpreter.output_space}.",
+        f"{interpreter.explainer_} on {len(interpreter.explained_index_)} test rows "
+        f"of {inputs}, checked to reproduce the saved test probabilities; values in "
+        f"{interpreter.output_space}.",
         f"Top features by mean |SHAP|: {top}.",
         f"Single prediction: the last test bar ({X_test.index[-1]}), LONG output "
         f"{format_value(latest.attrs['prediction'])} = base "
@@ -314,6 +328,20 @@ def _prepared_features(
         str(fs_id), root=run_dir / "data"
     )
     return X_train, X_test
+
+
+def _scaler_kind(config_text: str) -> str | None:
+    """The run's feature scaler (``[models] scaler``), or None when unscaled/unknown."""
+    import tomllib
+
+    try:
+        models = tomllib.loads(config_text).get("models", {})
+    except tomllib.TOMLDecodeError:
+        return None
+    kind = models.get("scaler")
+    if not models.get("apply_scaling", False) or kind in (None, "none"):
+        return None
+    return str(kind)
 
 
 def _reproduces(model: Any, X: pd.DataFrame, saved: pd.DataFrame | None) -> str:
@@ -338,8 +366,9 @@ def _reproduces(model: Any, X: pd.DataFrame, saved: pd.DataFrame | None) -> str:
     if gap > 1e-4:
         return (
             f"the saved model does not reproduce its test probabilities on the "
-            f"prepared features (max |Δp| = {gap:.3g}); the features were probably "
-            "scaled by a scaler not saved in the run directory."
+            f"features given (max |Δp| = {gap:.3g}): the run's feature scaling "
+            "cannot be rebuilt from config.toml and data/, so SHAP would explain the "
+            "wrong inputs."
         )
     return ""
 
