@@ -283,9 +283,9 @@ def _shap(
         # The pipeline scales features with a scaler fitted on the training split and
         # does not save it; refitting the same deterministic scaler on the same rows
         # rebuilds it. The reproduction check below is the proof.
-        from perpml.evaluation.preprocessing import FeatureScaler
+        from perpml.evaluation.preprocessing import make_scaler
 
-        scaler = FeatureScaler(kind=kind).fit(X_train)
+        scaler = make_scaler(kind).fit(X_train)
         X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
         mismatch = _reproduces(model, X_test, saved)
         inputs = f"{kind}-scaled features (scaler refit on the training split)"
@@ -390,7 +390,9 @@ def _oracle(files: _RunFiles) -> float | None:
     if isinstance(block, Mapping) and is_number(block.get("accuracy")):
         return float(block["accuracy"])
     value = files.run.get("oracle_accuracy")
-    return float(value) if is_number(value) else None
+    return (
+        float(value) if isinstance(value, (int, float)) and is_number(value) else None
+    )
 
 
 # ------------------------------------------------------------------- sections
@@ -607,7 +609,7 @@ def _metrics_section(
 def _figure_sections(
     reporter: ModelPerformanceReporter, shap_notes: list[str], problems: list[str]
 ) -> list[Section]:
-    titles = (
+    titles: tuple[tuple[str, str, list[str]], ...] = (
         ("classification", "Confusion matrices and ROC curves", []),
         ("regression", "Regression scatter and residuals", []),
         ("importance", "Feature importance (saved models)", []),
