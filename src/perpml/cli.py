@@ -6,6 +6,7 @@ with status 2; unexpected failures keep their traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from perpml.exceptions import PerpmlError
+
+# libgomp's default busy-wait makes LightGBM several times slower when the cores are
+# shared (e.g. with PyTorch's pool); must be set before any OpenMP library loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = typer.Typer(
     name="perpml",

@@ -1,0 +1,1 @@
+"""Reusable check suites for new models, sources and features."""
