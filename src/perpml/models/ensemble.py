@@ -1,0 +1,687 @@
+"""Stacking ensemble trained on time-ordered, purged out-of-fold predictions.
+
+The seed's ``EnsembleModel``: base classifiers (XGBoost, LightGBM, CatBoost) feed a
+logistic-regression meta-model, base regressors (XGBoost, MLP) feed a ridge
+meta-model, and :meth:`EnsembleModel.get_trading_decision` returns the signal, its
+confidence and the forecast return.
+
+Why not plain K-fold stacking (see ``docs/ensemble.md``): labels of neighbouring bars
+overlap (each covers the next ``horizon`` bars), so in K-fold the models that produce
+a row's out-of-fold prediction were trained on its neighbours — and on the future.
+The meta-model then learns to trust base models for an accuracy they will not have
+live. Here every out-of-fold prediction comes from a model fitted only on rows whose
+labels were known before the predicted block starts:
+
+1. :class:`~perpml.evaluation.splits.PurgedWalkForward` (expanding window, purged on
+   ``label_end``, ``embargo``) cuts the training data into ``n_splits`` test blocks;
+2. for each block, clones of the base models are fitted on the purged earlier rows,
+   early-stopping on the purged tail of those rows
+   (:func:`~perpml.evaluation.splits.purged_tail_split`), and predict the block;
+3. the meta-model is fitted on the concatenated out-of-fold predictions (rows of the
+   first training block get none and are not used);
+4. every base model is refitted on all training rows (again with a purged
+   early-stopping tail) and used for prediction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from perpml.evaluation.splits import (
+    PurgedWalkForward,
+    label_end_from_index,
+    purged_tail_split,
+)
+from perpml.exceptions import (
+    ArtifactError,
+    ConfigError,
+    DataContractError,
+    InsufficientDataError,
+    NotFittedError,
+)
+from perpml.models.base import CLASS_LABELS, BaseModel
+
+__all__ = ["EnsembleModel", "OOFFold"]
+
+_FORMAT = "perpml-ensemble"
+_FORMAT_VERSION = 1
+_MANIFEST = "ensemble.json"
+#: Share of each training fold held out (its purged tail) for base-model early stopping.
+EARLY_STOPPING_FRACTION = 0.15
+#: Inverse L2 strength of the logistic meta-model. The meta-features are probabilities
+#: in [0, 1]; C=1 keeps weights modest when base models agree (collinear inputs).
+META_C = 1.0
+#: L2 strength of the ridge meta-model on standardised base forecasts.
+META_ALPHA = 1.0
+
+Kind = Literal["classifier", "regressor"]
+
+
+@dataclass(frozen=True)
+class OOFFold:
+    """Provenance of one base model's out-of-fold predictions (for audits/tests).
+
+    Attributes
+    ----------
+    fold : int
+    model : str
+        Base-model name.
+    fit_index, early_stop_index, test_index : DatetimeIndex
+        Bars the fold's clone was fitted on, early-stopped on, and predicted.
+    max_label_end : Timestamp
+        Latest ``label_end`` among the fit and early-stopping rows; always earlier
+        than ``test_index[0]`` (the purge rule).
+    """
+
+    fold: int
+    model: str
+    fit_index: pd.DatetimeIndex
+    early_stop_index: pd.DatetimeIndex
+    test_index: pd.DatetimeIndex
+    max_label_end: pd.Timestamp
+
+
+@dataclass(frozen=True)
+class _LinearMeta:
+    """A fitted linear meta-model as plain arrays (serialised to JSON, no pickle).
+
+    Inputs are standardised with ``mean``/``scale`` first. Classifier: ``coef`` has
+    shape (k, d) and ``classes`` k entries (k=1 means binary: ``classes`` holds both
+    labels and the logit is that of ``classes[1]``); regressor: ``coef`` (1, d).
+    """
+
+    kind: Kind
+    feature_names: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+    classes: tuple[int, ...]
+
+    def decision(self, features: np.ndarray) -> np.ndarray:
+        z = (features - self.mean) / self.scale
+        return z @ self.coef.T + self.intercept
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """(n, 3) probabilities in SHORT/NEUTRAL/LONG order (absent classes get 0)."""
+        logits = self.decision(features)
+        if logits.shape[1] == 1:  # binary: sklearn's logit is that of classes[1]
+            p1 = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+            proba = np.column_stack([1.0 - p1, p1])
+        else:
+            logits = logits - logits.max(axis=1, keepdims=True)
+            expd = np.exp(logits)
+            proba = expd / expd.sum(axis=1, keepdims=True)
+        out = np.zeros((len(features), len(CLASS_LABELS)))
+        out[:, list(self.classes)] = proba
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "feature_names": list(self.feature_names),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept.tolist(),
+            "classes": list(self.classes),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> _LinearMeta:
+        return cls(
+            kind=data["kind"],
+            feature_names=tuple(data["feature_names"]),
+            mean=np.asarray(data["mean"], dtype=np.float64),
+            scale=np.asarray(data["scale"], dtype=np.float64),
+            coef=np.asarray(data["coef"], dtype=np.float64).reshape(
+                -1, len(data["feature_names"])
+            ),
+            intercept=np.asarray(data["intercept"], dtype=np.float64),
+            classes=tuple(int(c) for c in data["classes"]),
+        )
+
+
+def _default_classifiers(random_state: int) -> dict[str, BaseModel]:
+    from perpml.models.classifiers import (
+        CatBoostEntryPredictor,
+        LightGBMEntryPredictor,
+        XGBoostEntryPredictor,
+    )
+
+    return {
+        "xgb_classifier": XGBoostEntryPredictor(random_state=random_state),
+        "lgb_classifier": LightGBMEntryPredictor(random_state=random_state),
+        "cat_classifier": CatBoostEntryPredictor(random_state=random_state),
+    }
+
+
+def _default_regressors(random_state: int) -> dict[str, BaseModel]:
+    from perpml.models.neural_net import NeuralNetRegressor
+    from perpml.models.regressors import XGBoostPricePredictor
+
+    return {
+        "xgb_regressor": XGBoostPricePredictor(random_state=random_state),
+        "nn_regressor": NeuralNetRegressor(random_state=random_state),
+    }
+
+
+def _named(models: Any, kind: Kind) -> dict[str, BaseModel]:
+    """Normalise a mapping / sequence of base models to ``{name: model}``."""
+    task = "classification" if kind == "classifier" else "regression"
+    arg = f"base_{kind}s"
+    if isinstance(models, Mapping):
+        items = [(str(k), v) for k, v in models.items()]
+    elif isinstance(models, Sequence) and not isinstance(models, str | bytes):
+        items, seen = [], {}
+        for model in models:
+            base = type(model).__name__.lower()
+            seen[base] = seen.get(base, 0) + 1
+            items.append((base if seen[base] == 1 else f"{base}_{seen[base]}", model))
+    else:
+        raise ConfigError(
+            f"EnsembleModel: `{arg}` must be a mapping {{name: model}}, a sequence of "
+            f"models or None, got {type(models).__name__}."
+        )
+    if not items:
+        raise ConfigError(
+            f"EnsembleModel: `{arg}` is empty. Pass at least one model, or None for "
+            "the defaults."
+        )
+    for name, model in items:
+        if not isinstance(model, BaseModel) or model.task != task:
+            raise ConfigError(
+                f"EnsembleModel: `{arg}[{name!r}]` must be a perpml {task} model "
+                f"(a BaseModel with task={task!r}), got {type(model).__name__}."
+            )
+        if not name or name != Path(name).name or name.startswith("."):
+            raise ConfigError(
+                f"EnsembleModel: base-model name {name!r} must be a plain, non-empty "
+                "file name (it names the model's save directory)."
+            )
+    return dict(items)
+
+
+class EnsembleModel:
+    """Stacking ensemble with purged walk-forward out-of-fold meta-features.
+
+    Parameters
+    ----------
+    base_classifiers : mapping {name: model}, sequence of models, or None
+        Unfitted perpml classifiers (they are cloned, never fitted in place).
+        ``None``: XGBoost, LightGBM and CatBoost entry predictors.
+    base_regressors : mapping, sequence or None
+        ``None``: XGBoostPricePredictor and NeuralNetRegressor.
+    n_splits : int, default 5
+        Walk-forward test blocks producing out-of-fold predictions. The first
+        ``1 / (n_splits + 1)`` of the training rows only ever train.
+    label_end : Series of datetime (UTC), optional
+        When each training row's label is known (``make_targets(...)["label_end"]``),
+        indexed like (a superset of) ``X_train``. Missing: derived conservatively
+        from the index and ``horizon`` (:func:`~perpml.evaluation.splits.label_end_from_index`).
+    horizon : int, default 12
+        Label horizon in bars; used only when ``label_end`` is missing.
+    embargo : Timedelta, default 0
+        Extra gap between training labels and each out-of-fold block.
+    random_state : int, default 42
+        Seed of the default base models.
+
+    Attributes
+    ----------
+    classifiers_, regressors_ : dict of str to BaseModel
+        Base models refitted on all training rows (used for prediction).
+    classifier_meta_, regressor_meta_ : _LinearMeta
+        Fitted meta-models (coefficients).
+    oof_classifier_, oof_regressor_ : DataFrame
+        The meta-models' training data: out-of-fold base predictions (meta-feature
+        columns) plus ``y``, indexed by bar open time (OOF rows only).
+    oof_folds_ : dict of {"classifier", "regressor"} to list of OOFFold
+        Provenance of every out-of-fold prediction.
+    feature_names_in_ : list of str
+
+    Notes
+    -----
+    Meta-features. Classifiers contribute ``p_short`` and ``p_long`` per base model;
+    ``p_neutral = 1 - p_short - p_long`` is dropped because with an intercept it is
+    exactly collinear (keeping it only works through the penalty and makes the
+    coefficients unreadable). Meta-features are standardised with their out-of-fold
+    mean/std before the L2-penalised fit (``C = 1``; ridge ``alpha = 1``) so the
+    penalty treats base models alike — essential for regressors, whose forecasts are
+    ~1e-3 and would otherwise be shrunk to zero.
+    """
+
+    def __init__(
+        self,
+        base_classifiers: Mapping[str, BaseModel] | Sequence[BaseModel] | None = None,
+        base_regressors: Mapping[str, BaseModel] | Sequence[BaseModel] | None = None,
+        *,
+        n_splits: int = 5,
+        label_end: pd.Series | None = None,
+        horizon: int = 12,
+        embargo: pd.Timedelta = pd.Timedelta(0),  # noqa: B008  (immutable value)
+        random_state: int = 42,
+    ) -> None:
+        self.base_classifiers = base_classifiers
+        self.base_regressors = base_regressors
+        self.n_splits = n_splits
+        self.label_end = label_end
+        self.horizon = horizon
+        self.embargo = embargo
+        self.random_state = random_state
+
+    # ---------------------------------------------------------------- training
+    def train_classifier(
+        self,
+        X_train: pd.DataFrame,
+        y_train_class: pd.Series,
+        label_end: pd.Series | None = None,
+    ) -> EnsembleModel:
+        """Fit the stacked direction classifier.
+
+        Parameters
+        ----------
+        X_train : DataFrame of shape (n_bars, n_features), indexed by bar open time
+            Sorted, unique UTC timestamps; no NaN.
+        y_train_class : Series of shape (n_bars,)
+            Labels in {0 SHORT, 1 NEUTRAL, 2 LONG}, aligned to ``X_train``.
+        label_end : Series, optional
+            Overrides the constructor's ``label_end`` for this call.
+
+        Returns
+        -------
+        self
+        """
+        self._train("classifier", X_train, y_train_class, label_end)
+        return self
+
+    def train_regressor(
+        self,
+        X_train: pd.DataFrame,
+        y_train_reg: pd.Series,
+        label_end: pd.Series | None = None,
+    ) -> EnsembleModel:
+        """Fit the stacked return regressor (same protocol as :meth:`train_classifier`).
+
+        ``y_train_reg`` : Series of shape (n_bars,), the forward log return.
+        """
+        self._train("regressor", X_train, y_train_reg, label_end)
+        return self
+
+    # ---------------------------------------------------------------- inference
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Meta-model probabilities, shape (n_bars, 3), columns SHORT/NEUTRAL/LONG."""
+        meta = self._fitted("classifier")
+        return meta.predict_proba(self._meta_features("classifier", X))
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Class per bar, int64 in {0, 1, 2} (argmax of :meth:`predict_proba`)."""
+        return np.argmax(self.predict_proba(X), axis=1).astype(np.int64)
+
+    def predict_return(self, X: pd.DataFrame) -> np.ndarray:
+        """Stacked forward-return forecast per bar, shape (n_bars,), float64."""
+        meta = self._fitted("regressor")
+        return meta.decision(self._meta_features("regressor", X))[:, 0]
+
+    def get_trading_decision(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The seed's decision dict for each bar of ``X``.
+
+        Returns
+        -------
+        dict with keys
+            ``signal`` : ndarray of int64, shape (n_bars,) — 0 SHORT, 1 NEUTRAL, 2 LONG;
+            ``confidence`` : ndarray of float64 — the meta-model's probability of
+            the chosen class (>= 1/3);
+            ``target`` : ndarray of float64 — the stacked regressor's forecast
+            forward log return.
+        """
+        self._fitted("regressor")
+        proba = self.predict_proba(X)
+        signal = np.argmax(proba, axis=1).astype(np.int64)
+        return {
+            "signal": signal,
+            "confidence": proba[np.arange(len(signal)), signal],
+            "target": self.predict_return(X),
+        }
+
+    # ------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Save to directory ``path``: ``ensemble.json`` + each base model's own save.
+
+        Layout: ``classifiers/<name>/`` and ``regressors/<name>/`` (native file +
+        sidecar each), ``ensemble.json`` (settings, meta-model coefficients, base
+        names). No pickle. The write is atomic; an earlier saved ensemble at
+        ``path`` is replaced.
+        """
+        if not hasattr(self, "classifier_meta_") and not hasattr(
+            self, "regressor_meta_"
+        ):
+            raise NotFittedError(
+                "This EnsembleModel is not fitted yet. Call train_classifier and/or "
+                "train_regressor first."
+            )
+        target = Path(path)
+        if target.exists() and (
+            not target.is_dir()
+            or (any(target.iterdir()) and not (target / _MANIFEST).is_file())
+        ):
+            raise ArtifactError(
+                f"Cannot save an ensemble to {target}: it exists and is not a saved "
+                "ensemble. Pass a new or empty directory."
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        manifest: dict[str, Any] = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "n_splits": int(self.n_splits),
+            "horizon": int(self.horizon),
+            "embargo_ns": int(pd.Timedelta(self.embargo).value),
+            "random_state": int(self.random_state),
+            "feature_names": list(self.feature_names_in_),
+        }
+        try:
+            for kind in ("classifier", "regressor"):
+                meta = getattr(self, f"{kind}_meta_", None)
+                if meta is None:
+                    manifest[kind] = None
+                    continue
+                models: dict[str, BaseModel] = getattr(self, f"{kind}s_")
+                for name, model in models.items():
+                    model.save(tmp / f"{kind}s" / name)
+                manifest[kind] = {
+                    "base_models": list(models),
+                    "meta": meta.to_json(),
+                    "n_oof_rows": int(len(getattr(self, f"oof_{kind}_"))),
+                }
+            (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+            backup = None
+            if target.exists():
+                backup = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+                os.replace(target, backup)
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> EnsembleModel:
+        """Load an ensemble written by :meth:`save` (base models verified by checksum).
+
+        The loaded ensemble predicts exactly like the saved one; its out-of-fold
+        tables and fold provenance are not stored.
+        """
+        from perpml.models.persistence import load_model
+
+        directory = Path(path)
+        file = directory / _MANIFEST
+        try:
+            manifest = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ArtifactError(
+                f"No readable {_MANIFEST} at {directory} ({exc}). Pass the directory "
+                "written by EnsembleModel.save(path)."
+            ) from exc
+        if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+            raise ArtifactError(
+                f"{file} is not a perpml ensemble manifest. Save again."
+            )
+        if manifest.get("format_version") != _FORMAT_VERSION:
+            raise ArtifactError(
+                f"{file} has format_version {manifest.get('format_version')}, this "
+                f"perpml reads {_FORMAT_VERSION}. Retrain and save again."
+            )
+        loaded: dict[str, dict[str, BaseModel]] = {}
+        for kind in ("classifier", "regressor"):
+            section = manifest.get(kind)
+            loaded[kind] = {}
+            if section is not None:
+                for name in section["base_models"]:
+                    loaded[kind][name] = load_model(directory / f"{kind}s" / name)
+        ensemble = cls(
+            loaded["classifier"] or None,
+            loaded["regressor"] or None,
+            n_splits=int(manifest["n_splits"]),
+            horizon=int(manifest["horizon"]),
+            embargo=pd.Timedelta(int(manifest["embargo_ns"]), unit="ns"),
+            random_state=int(manifest["random_state"]),
+        )
+        ensemble.feature_names_in_ = [str(c) for c in manifest["feature_names"]]
+        for kind in ("classifier", "regressor"):
+            section = manifest.get(kind)
+            if section is not None:
+                setattr(ensemble, f"{kind}s_", loaded[kind])
+                setattr(
+                    ensemble, f"{kind}_meta_", _LinearMeta.from_json(section["meta"])
+                )
+        return ensemble
+
+    # --------------------------------------------------------------- internals
+    def _base_models(self, kind: Kind) -> dict[str, BaseModel]:
+        given = self.base_classifiers if kind == "classifier" else self.base_regressors
+        if given is None:
+            rs = int(self.random_state)
+            return (
+                _default_classifiers(rs)
+                if kind == "classifier"
+                else _default_regressors(rs)
+            )
+        return _named(given, kind)
+
+    def _label_end(self, X: pd.DataFrame, label_end: pd.Series | None) -> pd.Series:
+        chosen = label_end if label_end is not None else self.label_end
+        if chosen is None:
+            return label_end_from_index(X.index, int(self.horizon))
+        if not isinstance(chosen, pd.Series):
+            raise ConfigError(
+                "EnsembleModel: `label_end` must be a pd.Series of timestamps indexed "
+                f"like X_train, got {type(chosen).__name__}. Use "
+                "make_targets(...)['label_end']."
+            )
+        missing = ~X.index.isin(chosen.index)
+        if missing.any():
+            raise ConfigError(
+                f"EnsembleModel: `label_end` lacks {int(missing.sum())} training bars "
+                f"(first {X.index[missing][0]}). Pass label_end for every row of "
+                "X_train (make_targets(...)['label_end'])."
+            )
+        return chosen.reindex(X.index)
+
+    def _check_xy(self, X: Any, y: Any, kind: Kind) -> pd.Series:
+        if not isinstance(X, pd.DataFrame) or not isinstance(X.index, pd.DatetimeIndex):
+            raise DataContractError(
+                "EnsembleModel: X_train must be a DataFrame indexed by bar open time "
+                f"(DatetimeIndex), got {type(X).__name__}. Pass the feature frame."
+            )
+        if isinstance(y, pd.Series):
+            if not y.index.equals(X.index):
+                raise DataContractError(
+                    f"EnsembleModel.train_{kind}: y's index must equal X_train's index "
+                    "(same bars, same order). Align it: y = y.loc[X_train.index]."
+                )
+            return y
+        arr = np.asarray(y)
+        if arr.ndim != 1 or len(arr) != len(X):
+            raise DataContractError(
+                f"EnsembleModel.train_{kind}: y must have shape ({len(X)},), got "
+                f"{arr.shape}. Pass the target aligned to X_train."
+            )
+        return pd.Series(arr, index=X.index)
+
+    def _train(self, kind: Kind, X: Any, y: Any, label_end: pd.Series | None) -> None:
+        y = self._check_xy(X, y, kind)
+        if (
+            hasattr(self, "feature_names_in_")
+            and list(X.columns) != self.feature_names_in_
+        ):
+            # The classifier and regressor halves must read the same features.
+            other = "regressor" if kind == "classifier" else "classifier"
+            if hasattr(self, f"{other}_meta_"):
+                raise DataContractError(
+                    f"EnsembleModel.train_{kind}: X_train must have the columns the "
+                    f"{other} was trained on ({len(self.feature_names_in_)} columns). "
+                    "Train both halves on the same feature frame."
+                )
+        le = self._label_end(X, label_end)
+        bases = self._base_models(kind)
+        n = len(X)
+        splitter = PurgedWalkForward(
+            int(self.n_splits), label_end=le, embargo=self.embargo
+        )
+        columns = self._meta_columns(kind, bases)
+        oof = np.full((n, len(columns)), np.nan)
+        folds: list[OOFFold] = []
+        le_values = le.to_numpy()
+        for fold, (train_idx, test_idx) in enumerate(splitter.split(X)):
+            fit_idx, es_idx = purged_tail_split(
+                train_idx, le, fraction=EARLY_STOPPING_FRACTION, embargo=self.embargo
+            )
+            used = np.concatenate([fit_idx, es_idx])
+            for j, (name, base) in enumerate(bases.items()):
+                model = self._fit_clone(base, X, y, fit_idx, es_idx, name, fold)
+                oof[test_idx, self._slot(kind, j)] = self._base_output(
+                    kind, model, X.iloc[test_idx]
+                )
+                folds.append(
+                    OOFFold(
+                        fold=fold,
+                        model=name,
+                        fit_index=X.index[fit_idx],
+                        early_stop_index=X.index[es_idx],
+                        test_index=X.index[test_idx],
+                        max_label_end=pd.Timestamp(le_values[used].max()),
+                    )
+                )
+        rows = ~np.isnan(oof).any(axis=1)
+        if rows.sum() < 2:
+            raise InsufficientDataError(
+                f"EnsembleModel.train_{kind}: only {int(rows.sum())} out-of-fold rows; "
+                "use more training data or fewer n_splits."
+            )
+        meta = self._fit_meta(kind, oof[rows], y.to_numpy()[rows], columns)
+
+        all_idx = np.arange(n)
+        fit_idx, es_idx = purged_tail_split(
+            all_idx, le, fraction=EARLY_STOPPING_FRACTION, embargo=self.embargo
+        )
+        final = {
+            name: self._fit_clone(base, X, y, fit_idx, es_idx, name, None)
+            for name, base in bases.items()
+        }
+        self.feature_names_in_ = [str(c) for c in X.columns]
+        setattr(self, f"{kind}s_", final)
+        setattr(self, f"{kind}_meta_", meta)
+        table = pd.DataFrame(oof[rows], index=X.index[rows], columns=list(columns))
+        table["y"] = y.to_numpy()[rows]
+        setattr(self, f"oof_{kind}_", table)
+        if not hasattr(self, "oof_folds_"):
+            self.oof_folds_: dict[str, list[OOFFold]] = {}
+        self.oof_folds_[kind] = folds
+
+    @staticmethod
+    def _fit_clone(
+        base: BaseModel,
+        X: pd.DataFrame,
+        y: pd.Series,
+        fit_idx: np.ndarray,
+        es_idx: np.ndarray,
+        name: str,
+        fold: int | None,
+    ) -> BaseModel:
+        model = clone(base)
+        try:
+            model.fit(X.iloc[fit_idx], y.iloc[fit_idx], X.iloc[es_idx], y.iloc[es_idx])
+        except InsufficientDataError as exc:
+            where = "the final refit" if fold is None else f"walk-forward fold {fold}"
+            raise InsufficientDataError(
+                f"EnsembleModel: base model {name!r} could not be trained in {where} "
+                f"({len(fit_idx)} fit rows, {len(es_idx)} early-stopping rows): {exc}"
+            ) from exc
+        return model
+
+    @staticmethod
+    def _meta_columns(kind: Kind, bases: Mapping[str, BaseModel]) -> tuple[str, ...]:
+        if kind == "classifier":
+            return tuple(f"{n}__{p}" for n in bases for p in ("p_short", "p_long"))
+        return tuple(f"{n}__return" for n in bases)
+
+    @staticmethod
+    def _slot(kind: Kind, j: int) -> slice:
+        return slice(2 * j, 2 * j + 2) if kind == "classifier" else slice(j, j + 1)
+
+    @staticmethod
+    def _base_output(kind: Kind, model: BaseModel, X: pd.DataFrame) -> np.ndarray:
+        if kind == "classifier":
+            proba = model.predict_proba(X)
+            return proba[:, [CLASS_LABELS[0], CLASS_LABELS[2]]]
+        return np.asarray(model.predict(X), dtype=np.float64).reshape(-1, 1)
+
+    def _fit_meta(
+        self, kind: Kind, features: np.ndarray, y: np.ndarray, columns: tuple[str, ...]
+    ) -> _LinearMeta:
+        mean = features.mean(axis=0)
+        std = features.std(axis=0)
+        scale = np.where(std > 1e-12, std, 1.0)
+        z = (features - mean) / scale
+        if kind == "regressor":
+            ridge = Ridge(alpha=META_ALPHA).fit(z, y)
+            return _LinearMeta(
+                kind=kind,
+                feature_names=columns,
+                mean=mean,
+                scale=scale,
+                coef=np.asarray(ridge.coef_, dtype=np.float64).reshape(1, -1),
+                intercept=np.atleast_1d(np.asarray(ridge.intercept_, dtype=np.float64)),
+                classes=(),
+            )
+        labels = y.astype(np.int64)
+        present = np.unique(labels)
+        if len(present) < 2:
+            raise InsufficientDataError(
+                "EnsembleModel.train_classifier: the out-of-fold rows hold a single "
+                f"class {present.tolist()}; the meta-model needs 2+. Use more data."
+            )
+        logit = LogisticRegression(C=META_C, max_iter=2000).fit(z, labels)
+        return _LinearMeta(
+            kind=kind,
+            feature_names=columns,
+            mean=mean,
+            scale=scale,
+            coef=np.asarray(logit.coef_, dtype=np.float64),
+            intercept=np.asarray(logit.intercept_, dtype=np.float64),
+            classes=tuple(int(c) for c in logit.classes_),
+        )
+
+    def _fitted(self, kind: Kind) -> _LinearMeta:
+        meta = getattr(self, f"{kind}_meta_", None)
+        if meta is None:
+            raise NotFittedError(
+                f"The EnsembleModel's {kind} is not fitted yet. Call "
+                f"train_{kind}(X_train, y_train) first, or EnsembleModel.load(path)."
+            )
+        return meta
+
+    def _meta_features(self, kind: Kind, X: pd.DataFrame) -> np.ndarray:
+        models: dict[str, BaseModel] = getattr(self, f"{kind}s_")
+        parts = [self._base_output(kind, m, X) for m in models.values()]
+        features = np.concatenate(parts, axis=1)
+        if not np.isfinite(features).all():  # pragma: no cover - base models are finite
+            raise DataContractError(
+                f"EnsembleModel: a base {kind} produced non-finite outputs; check X."
+            )
+        return features
