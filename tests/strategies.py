@@ -100,6 +100,23 @@ def cached_random_walk_market(n_bars: int, seed: int) -> pd.DataFrame:
     return random_walk_market(n_bars, seed=seed)
 
 
+@lru_cache(maxsize=8)
+def simulated_market(n_bars: int, seed: int) -> pd.DataFrame:
+    """A 5-minute market of ``n_bars`` bars from the simulator for ``seed``.
+
+    Uses :func:`perpml.data.sources.synthetic.simulate_market` (the realistic
+    generator with funding settlements, OI and liquidation cascades) and falls back to
+    :func:`random_walk_market` where the simulator is not available. Memoised: callers
+    must not mutate the frame.
+    """
+    try:
+        from perpml.data.sources.synthetic import simulate_market
+    except ImportError:
+        return random_walk_market(n_bars, seed=seed)
+    frame = simulate_market(days=n_bars * 5 / 1440, interval="5m", seed=seed).frame
+    return frame.iloc[:n_bars]
+
+
 def market_seeds() -> st.SearchStrategy[int]:
     """Seeds for generated markets (a small pool, so generation is cached)."""
     return st.integers(min_value=0, max_value=3)

@@ -17,6 +17,7 @@ from perpml.features.registry import (
     list_features,
     register_feature,
 )
+from perpml.features.targets import make_targets
 from perpml.features.versioning import feature_set_id
 
 # One module per category registers its features on import; importing them in
@@ -32,6 +33,7 @@ __all__ = [
     "feature_set_id",
     "get_feature",
     "list_features",
+    "make_targets",
     "register_feature",
     "select_feature_specs",
 ]
