@@ -96,7 +96,8 @@ def bench_walk_forward_ensemble(days: float, features: int, folds: int) -> dict:
     from perpml.evaluation.preprocessing import FeatureScaler
     from perpml.evaluation.selection import select_features
     from perpml.evaluation.splits import PurgedWalkForward
-    from perpml.features import build_features, make_targets
+    from perpml.features import build_features
+    from perpml.features.targets import make_targets
     from perpml.models.ensemble import EnsembleModel
     from perpml.pipeline.run import _usable_rows
 

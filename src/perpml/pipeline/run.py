@@ -143,7 +143,8 @@ def run_pipeline(
     from perpml.data import data_fingerprint, data_quality_report
     from perpml.data.schema import interval_to_timedelta
     from perpml.evaluation.splits import chronological_split
-    from perpml.features import build_features, feature_set_id, make_targets
+    from perpml.features import build_features, feature_set_id
+    from perpml.features.targets import make_targets
     from perpml.pipeline.artifacts import export_prepared_datasets, library_versions
 
     run_dir = Path(out_dir)
