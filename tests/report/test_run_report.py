@@ -117,11 +117,8 @@ def test_run_summary_data_quality_and_shap_sections(run_dir):
         {"feature": "oi_change_12", "reason": "open_interest not in the data"}
     ]
     assert "2 gap bars filled" in html
-    assert (
-        "Model explained:" in html
-        and "xgboost native TreeSHAP" in html
-        or ("lightgbm native TreeSHAP" in html)
-    )
+    assert "Model explained:" in html
+    assert "xgboost native TreeSHAP" in html or "lightgbm native TreeSHAP" in html
     # Config text is escaped, never interpreted as markup.
     assert "&lt;b&gt;not markup&lt;/b&gt;" in html
     assert "What could not be produced" not in html
