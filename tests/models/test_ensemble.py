@@ -247,3 +247,24 @@ def test_bad_inputs() -> None:
         _ensemble().predict(X)
     with pytest.raises(NotFittedError, match="not fitted"):
         _ensemble().save("unused")
+
+
+def test_label_end_superset_is_aligned_and_used() -> None:
+    X, y_class, _ = _data(400)
+    # e.g. make_targets' label_end for the whole period, train on its first part
+    label_end = label_end_from_index(X.index, HORIZON) + pd.Timedelta("1h")
+    ens = EnsembleModel(
+        [XGBoostEntryPredictor(params=SMALL, n_jobs=1)],
+        n_splits=2,
+        label_end=label_end,
+    ).train_classifier(X.iloc[:300], y_class.iloc[:300])
+    for f in ens.oof_folds_["classifier"]:
+        used = f.fit_index.append(f.early_stop_index)
+        assert f.max_label_end == label_end.loc[used].max()
+        assert f.max_label_end < f.test_index[0]
+
+
+def test_both_halves_must_use_the_same_columns(trained) -> None:
+    ens, X, _, y_reg, _ = trained
+    with pytest.raises(DataContractError, match="same feature frame"):
+        ens.train_regressor(X.iloc[:700, :-1], y_reg.iloc[:700])

@@ -186,7 +186,8 @@ def _named(models: Any, kind: Kind) -> dict[str, BaseModel]:
     if isinstance(models, Mapping):
         items = [(str(k), v) for k, v in models.items()]
     elif isinstance(models, Sequence) and not isinstance(models, str | bytes):
-        items, seen = [], {}
+        items = []
+        seen: dict[str, int] = {}
         for model in models:
             base = type(model).__name__.lower()
             seen[base] = seen.get(base, 0) + 1
@@ -525,16 +526,14 @@ class EnsembleModel:
 
     def _train(self, kind: Kind, X: Any, y: Any, label_end: pd.Series | None) -> None:
         y = self._check_xy(X, y, kind)
-        if (
-            hasattr(self, "feature_names_in_")
-            and list(X.columns) != self.feature_names_in_
-        ):
+        known: list[str] | None = getattr(self, "feature_names_in_", None)
+        if known is not None and list(X.columns) != known:
             # The classifier and regressor halves must read the same features.
             other = "regressor" if kind == "classifier" else "classifier"
             if hasattr(self, f"{other}_meta_"):
                 raise DataContractError(
                     f"EnsembleModel.train_{kind}: X_train must have the columns the "
-                    f"{other} was trained on ({len(self.feature_names_in_)} columns). "
+                    f"{other} was trained on ({len(known)} columns). "
                     "Train both halves on the same feature frame."
                 )
         le = self._label_end(X, label_end)

@@ -185,13 +185,17 @@ class NeuralNetRegressor(BaseModel):
         self.y_scaler_ = Standardizer.fit(y.reshape(-1, 1))
         xt = torch.from_numpy(self.x_scaler_.transform(X.to_numpy()))
         yt = torch.from_numpy(self.y_scaler_.transform(y.reshape(-1, 1), clip=None))
+        val_batch = None
+        n_val = 0
         if X_val is not None and y_val is not None:
             xv = torch.from_numpy(self.x_scaler_.transform(X_val.to_numpy()))
             yv = torch.from_numpy(
                 self.y_scaler_.transform(y_val.reshape(-1, 1), clip=None)
             )
-        else:
-            xv = yv = None
+            n_val = len(xv)
+
+            def val_batch(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                return xv[idx], yv[idx]
 
         with torch_threads(self.n_jobs), seeded(int(self.random_state)) as gen:
             net = self._build()
@@ -199,8 +203,8 @@ class NeuralNetRegressor(BaseModel):
                 net,
                 train_batch=lambda idx: (xt[idx], yt[idx]),
                 n_train=len(xt),
-                val_batch=None if xv is None else (lambda idx: (xv[idx], yv[idx])),
-                n_val=0 if xv is None else len(xv),
+                val_batch=val_batch,
+                n_val=n_val,
                 generator=gen,
                 learning_rate=float(p["learning_rate"]),
                 weight_decay=float(p["weight_decay"]),
