@@ -102,8 +102,18 @@ def _usable_rows(
     would otherwise delete those rows for every model; it is dropped and reported.
     """
     labelled = targets["target_class"].notna() & targets["label_end"].notna()
-    complete_from = features.notna().all(axis=1)
     dropped: dict[str, str] = {}
+    # A feature whose warm-up eats more than 10 % of the history would cost every
+    # model those rows; on short histories it is dropped instead (and reported).
+    valid = features.notna().to_numpy()
+    first_valid = np.where(valid.any(axis=0), valid.argmax(axis=0), len(features))
+    for name, first in zip(features.columns, first_valid, strict=True):
+        if first > 0.1 * len(features):
+            dropped[str(name)] = (
+                f"warm-up of {first} bars exceeds 10% of the {len(features)}-bar history"
+            )
+    features = features.drop(columns=list(dropped))
+    complete_from = features.notna().all(axis=1)
     if complete_from.any():
         # Rows after the first fully populated row; measure NaN share there.
         first = complete_from.idxmax()
@@ -111,10 +121,13 @@ def _usable_rows(
     else:
         tail = features
     nan_share = tail.isna().mean()
-    for name, share in nan_share.items():
-        if share > 0.05:
-            dropped[str(name)] = f"NaN on {share:.0%} of rows after warm-up"
-    kept = features.drop(columns=list(dropped))
+    sparse = {
+        str(name): f"NaN on {share:.0%} of rows after warm-up"
+        for name, share in nan_share.items()
+        if share > 0.05
+    }
+    dropped.update(sparse)
+    kept = features.drop(columns=list(sparse))
     ok = kept.notna().all(axis=1) & labelled
     return kept.loc[ok], targets.loc[ok], dropped
 
