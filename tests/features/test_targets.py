@@ -141,6 +141,20 @@ def test_oi_change_only_with_open_interest() -> None:
     assert "target_oi_change" not in make_targets(
         _market(np.linspace(1, 2, 10)), horizon=2, threshold=0.01, scale="fixed"
     )
+    oi = [10.0, 0.0, 12.0, np.nan, 11.0, 10.0]
+    out = make_targets(
+        _market(np.ones(6), oi=oi), horizon=1, threshold=0.01, scale="fixed"
+    )
+    assert out["target_oi_change"].iloc[:4].isna().all()  # unknown, not +-inf
+    assert out["target_oi_change"].iloc[4] == pytest.approx(np.log(10 / 11))
+
+
+def test_interval_inferred_without_attrs() -> None:
+    market = _market(np.linspace(100, 101, 20))
+    market.attrs = {}
+    out = make_targets(market, horizon=2, threshold=0.001, scale="fixed")
+    assert out.attrs["interval"] == "5m"
+    assert out["label_end"].iloc[0] == market.index[2] + BAR
 
 
 def test_attrs_record_the_recipe(sim_market) -> None:

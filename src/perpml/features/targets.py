@@ -50,8 +50,8 @@ def _check_inputs(
     scale: str,
     vol_window: int,
     method: str,
-) -> pd.Timedelta:
-    """Validate arguments; return the bar length."""
+) -> tuple[pd.Timedelta, str]:
+    """Validate arguments; return the bar length and interval name."""
     if not isinstance(market, pd.DataFrame):
         raise ConfigError(
             f"`market` must be a pandas DataFrame (a canonical market frame), got "
@@ -84,8 +84,8 @@ def _check_inputs(
     if method not in _METHODS:
         raise ConfigError(f"`method` must be one of {list(_METHODS)}, got {method!r}.")
     _check_int("vol_window", vol_window, 2)
-    interval = market.attrs.get("interval")
-    bar = interval_to_timedelta(interval if interval else infer_interval(market.index))
+    interval = str(market.attrs.get("interval") or infer_interval(market.index))
+    bar = interval_to_timedelta(interval)
     # a label needs h bars after t; the volatility scale needs vol_window returns
     # before it
     needed = horizon + 1 + (vol_window if scale == "volatility" else 0)
@@ -103,7 +103,7 @@ def _check_inputs(
             f"at {list(map(str, market.index[bad][:3]))}. Validate the frame with "
             "validate_market_data first."
         )
-    return bar
+    return bar, interval
 
 
 def _triple_barrier(logp: np.ndarray, horizon: int, thr: np.ndarray) -> np.ndarray:
@@ -191,7 +191,7 @@ def make_targets(
     >>> targets = make_targets(market, horizon=12, threshold=0.5)  # doctest: +SKIP
     >>> targets["target_class"].value_counts(normalize=True)  # doctest: +SKIP
     """
-    bar = _check_inputs(market, horizon, threshold, scale, vol_window, method)
+    bar, interval = _check_inputs(market, horizon, threshold, scale, vol_window, method)
     n = len(market)
     index = market.index
     logp = np.log(market["close"].to_numpy(np.float64))
@@ -230,7 +230,9 @@ def make_targets(
         index=index,
     )
     if "open_interest" in market.columns:
-        log_oi = np.log(market["open_interest"].to_numpy(np.float64))
+        oi = market["open_interest"].to_numpy(np.float64)
+        # a missing or zero OI snapshot gives an unknown change, not -inf
+        log_oi = np.log(np.where(oi > 0, oi, np.nan))
         oi_change = np.full(n, np.nan)
         oi_change[: n - horizon] = log_oi[horizon:] - log_oi[: n - horizon]
         out["target_oi_change"] = oi_change
@@ -241,7 +243,7 @@ def make_targets(
             "scale": scale,
             "vol_window": int(vol_window),
             "method": method,
-            "interval": str(market.attrs.get("interval") or infer_interval(index)),
+            "interval": interval,
         }
     )
     return out

@@ -2,8 +2,9 @@
 
 :func:`simulate_market` produces a canonical market frame (every column of
 :mod:`perpml.data.schema`) together with the simulator's latent state, from which
-:meth:`SyntheticMarket.truth` computes the exact conditional distribution of the
-forward log return given everything the simulator knows at a bar's close. That
+:meth:`SyntheticMarket.truth` computes the conditional distribution of the forward
+log return given everything the simulator knows at a bar's close (a seeded
+Monte-Carlo continuation of the same recursion, last bar integrated exactly). That
 distribution is the ceiling any model can reach on this data ("the oracle"), so a
 pipeline can be checked against it: a model far below the oracle under-fits, a model
 *above* it leaks the future.
