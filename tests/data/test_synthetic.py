@@ -215,6 +215,23 @@ def test_truth_is_calibrated(market, targets) -> None:
     assert log_loss < base - 0.02
 
 
+def test_triple_barrier_truth_is_calibrated(market) -> None:
+    targets = make_targets(market.frame, 12, threshold=0.5, method="triple_barrier")
+    truth = market.truth(12, targets["threshold"], n_paths=64, method="triple_barrier")
+    fixed = market.truth(12, targets["threshold"], n_paths=64)
+    rows = targets["target_class"].notna()
+    y = targets.loc[rows, "target_class"].to_numpy()
+    for code, col in enumerate(["p_short", "p_neutral", "p_long"]):
+        assert abs(truth.loc[rows, col].mean() - (y == code).mean()) < 0.03, col
+    # touching a barrier on the way is likelier than ending beyond it
+    assert (
+        truth.loc[rows, "p_neutral"].mean() < fixed.loc[rows, "p_neutral"].mean() - 0.05
+    )
+    pd.testing.assert_series_equal(truth["expected_return"], fixed["expected_return"])
+    metrics = market.oracle_metrics(targets, n_paths=64)
+    assert metrics.accuracy > metrics.majority_accuracy + ORACLE_MARGIN
+
+
 def test_source_protocol_and_market_from_attrs(market) -> None:
     source = SyntheticSource(seed=42)
     assert isinstance(source, MarketDataSource)
@@ -266,7 +283,8 @@ def test_bad_truth_arguments(market, targets) -> None:
     with pytest.raises(ConfigError, match="threshold"):
         market.truth(12, threshold=-0.01)
     triple = make_targets(market.frame, method="triple_barrier")
-    with pytest.raises(ConfigError, match="fixed_horizon"):
+    triple.attrs["method"] = "meta_label"
+    with pytest.raises(ConfigError, match="triple_barrier"):
         market.oracle_accuracy(triple)
     other = make_targets(
         simulate_market(days=3, start="2023-01-01").frame, vol_window=50

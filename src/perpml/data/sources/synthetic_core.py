@@ -312,6 +312,7 @@ def _continue_path(
     t: int,
     horizon: int,
     th: float,
+    barrier: bool,
     sign: float,
     draws: np.ndarray,
     bp: np.ndarray,
@@ -335,7 +336,9 @@ def _continue_path(
 ):
     """One path from the state at t: (P(R < -th), P(R > th), E[R]) given its draws.
 
-    ``sign=-1`` runs the antithetic twin (shocks negated, uniforms mirrored).
+    ``sign=-1`` runs the antithetic twin (shocks negated, uniforms mirrored). With
+    ``barrier`` the class is the first of +-th the close path crosses (triple
+    barrier): a path that crossed before the last bar counts fully for that side.
     """
     for j in range(PRE):
         bp[j] = logp[t - PRE + 1 + j]
@@ -351,6 +354,7 @@ def _continue_path(
     ps = psum[t]
     pc = pcnt[t]
     fk = f[t]
+    touched = 0  # +1 / -1: first barrier crossed before the last bar
     for step in range(1, horizon):
         k = PRE - 1 + step
         u = t + step
@@ -364,6 +368,12 @@ def _continue_path(
         )  # fmt: skip
         gk, vk, sk, xk, mk, pk, ps, pc, fk = out[:9]
         ek = e_new
+        if barrier and touched == 0:
+            move = bp[k] - bp[PRE - 1]
+            if move > th:
+                touched = 1
+            elif move < -th:
+                touched = -1
     # the last bar is integrated exactly: regime switch x cascade x Student-t shock
     k = PRE - 1 + horizon
     u = t + horizon
@@ -388,9 +398,13 @@ def _continue_path(
                 continue
             center = base + mu + (direction * prm[P_JUMP] * sig if c == 1 else 0.0)
             acc_mean += w * center
-            if not math.isnan(th):
+            if not math.isnan(th) and touched == 0:
                 acc_up += w * (1.0 - _eps_cdf((th - center) / sig))
                 acc_dn += w * _eps_cdf((-th - center) / sig)
+    if touched == 1:
+        acc_up = 1.0
+    elif touched == -1:
+        acc_dn = 1.0
     return acc_dn, acc_up, acc_mean
 
 
@@ -400,6 +414,7 @@ def mc_truth(
     positions: np.ndarray,
     horizon: int,
     thr: np.ndarray,
+    barrier: bool,
     n_paths: int,
     seed32: int,
     season: np.ndarray,
@@ -422,7 +437,9 @@ def mc_truth(
 
     Continues the recursion from each bar ``t`` in ``positions`` along ``n_paths``
     paths (``n_paths / 2`` antithetic pairs) of ``horizon - 1`` full steps; the last
-    step is integrated out exactly. The RNG is re-seeded from (seed32, t) for every
+    step is integrated out exactly. With ``barrier`` the probabilities are those of
+    the first barrier crossed by the close path (triple barrier); E[R] is unchanged.
+    The RNG is re-seeded from (seed32, t) for every
     bar, so each row depends on the state at t and the seed only, whatever other
     rows are requested and however threads are scheduled.
     """
@@ -452,8 +469,8 @@ def mc_truth(
                 draws[step, 5] = np.random.random()
             for sign in (1.0, -1.0):
                 a, b, c = _continue_path(
-                    prm, t, horizon, th, sign, draws, bp, boi, bdd, season, settle,
-                    g, v, ep, sdev, x, m, p, psum, pcnt, f, logp, logoi, dd,
+                    prm, t, horizon, th, barrier, sign, draws, bp, boi, bdd, season,
+                    settle, g, v, ep, sdev, x, m, p, psum, pcnt, f, logp, logoi, dd,
                 )  # fmt: skip
                 acc_dn += a
                 acc_up += b
