@@ -154,7 +154,9 @@ _XGB_DEFAULTS: dict[str, Any] = {
     "reg_lambda": 1.0,
     "reg_alpha": 0.0,
     "gamma": 0.0,
-    "max_bin": 256,
+    # 64 bins: half the fit time of 256 on ~10k rows x 50-250 features, with no
+    # accuracy loss measured on the simulator (weak signals do not need finer splits).
+    "max_bin": 64,
     "early_stopping_rounds": 50,
 }
 
@@ -168,7 +170,7 @@ class XGBoostEntryPredictor(_XGBoostModel):
         Keys (defaults): ``n_estimators`` (500), ``learning_rate`` (0.05),
         ``max_depth`` (5), ``min_child_weight`` (1.0), ``subsample`` (0.8),
         ``colsample_bytree`` (0.8), ``reg_lambda`` (1.0), ``reg_alpha`` (0.0),
-        ``gamma`` (0.0), ``max_bin`` (256), ``early_stopping_rounds`` (50; None
+        ``gamma`` (0.0), ``max_bin`` (64), ``early_stopping_rounds`` (50; None
         disables it), ``class_weight`` (None, ``"balanced"`` or ``{label: w}``).
     random_state : int, default 42
     n_jobs : int, default 2
@@ -224,7 +226,7 @@ class LightGBMEntryPredictor(BaseModel):
         ``num_leaves`` (31), ``max_depth`` (-1, unlimited), ``min_child_samples``
         (20), ``subsample`` (0.8), ``subsample_freq`` (1), ``colsample_bytree``
         (0.8), ``reg_lambda`` (1.0), ``reg_alpha`` (0.0), ``min_split_gain`` (0.0),
-        ``max_bin`` (255), ``early_stopping_rounds`` (50; None disables it),
+        ``max_bin`` (63), ``early_stopping_rounds`` (50; None disables it),
         ``class_weight`` (None, ``"balanced"`` or ``{label: w}``).
     random_state : int, default 42
     n_jobs : int, default 2
@@ -250,7 +252,7 @@ class LightGBMEntryPredictor(BaseModel):
         "reg_lambda": 1.0,
         "reg_alpha": 0.0,
         "min_split_gain": 0.0,
-        "max_bin": 255,
+        "max_bin": 63,
         "early_stopping_rounds": 50,
         "class_weight": None,
     }

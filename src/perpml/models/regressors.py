@@ -45,7 +45,7 @@ class XGBoostPricePredictor(_XGBoostModel):
         Keys (defaults): ``n_estimators`` (500), ``learning_rate`` (0.05),
         ``max_depth`` (5), ``min_child_weight`` (1.0), ``subsample`` (0.8),
         ``colsample_bytree`` (0.8), ``reg_lambda`` (1.0), ``reg_alpha`` (0.0),
-        ``gamma`` (0.0), ``max_bin`` (256), ``early_stopping_rounds`` (50; None
+        ``gamma`` (0.0), ``max_bin`` (64), ``early_stopping_rounds`` (50; None
         disables it).
     random_state : int, default 42
     n_jobs : int, default 2
