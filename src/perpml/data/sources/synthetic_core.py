@@ -68,7 +68,7 @@ P_PREM0 = 26  # premium level with a flat crowd
 N_PARAMS = 27
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _eps_cdf(e: float) -> float:
     """CDF of the unit-variance Student-t(5) shock (closed form for 5 d.o.f.)."""
     tval = e * math.sqrt(T_DOF / (T_DOF - 2.0))
@@ -77,7 +77,7 @@ def _eps_cdf(e: float) -> float:
     return 0.5 + (th + math.sin(th) * c * (1.0 + (2.0 / 3.0) * c * c)) / math.pi
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _garch(prm: np.ndarray, v_prev: float, eps_prev: float) -> float:
     a = prm[P_GARCH_A]
     phi = prm[P_GARCH_PHI]
@@ -87,7 +87,7 @@ def _garch(prm: np.ndarray, v_prev: float, eps_prev: float) -> float:
     return min(max(v, 0.05), 16.0)
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _hazard(prm: np.ndarray, k: int, x_prev: float, sdev_prev: float, logp: np.ndarray):
     """Cascade probability of bar k and the direction of its overshoot.
 
@@ -102,7 +102,7 @@ def _hazard(prm: np.ndarray, k: int, x_prev: float, sdev_prev: float, logp: np.n
     return min(lam, 0.5), direction
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _funding(avg_premium: float) -> float:
     """Binance funding formula: premium + clamp(interest - premium), capped."""
     if abs(FUNDING_INTEREST - avg_premium) <= FUNDING_CLAMP:
@@ -114,7 +114,7 @@ def _funding(avg_premium: float) -> float:
     return min(max(f, -FUNDING_CAP), FUNDING_CAP)
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _signal(
     prm: np.ndarray,
     g: int,
@@ -139,7 +139,7 @@ def _signal(
     return contrarian_funding + flow + crowd
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _step(
     prm: np.ndarray,
     k: int,
@@ -218,7 +218,7 @@ def _step(
     return g, v, sdev, x, m, p, psum, pcnt, f, r, casc, s, mu
 
 
-@njit(cache=False)
+@njit(cache=True)
 def simulate_core(
     prm: np.ndarray,
     season: np.ndarray,
@@ -270,7 +270,7 @@ def simulate_core(
     return g, v, ep, sdev, sig, x, m, p, psum, pcnt, f, logp, logoi, dd, r, casc, s, mu
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _normal_pair():
     """Two independent standard normals (Marsaglia polar method)."""
     while True:
@@ -282,7 +282,7 @@ def _normal_pair():
             return a * scale, b * scale
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _unit_t():
     """A unit-variance Student-t(5) draw (Bailey's polar method)."""
     while True:
@@ -294,7 +294,7 @@ def _unit_t():
             return tval * math.sqrt((T_DOF - 2.0) / T_DOF)
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _mix_seed(base: int, pos: int) -> int:
     """A 32-bit seed for the Monte-Carlo paths of one bar (splitmix-style)."""
     z = (base * 0x9E3779B1 + pos * 0x85EBCA77 + 0x165667B1) & 0xFFFFFFFF
@@ -306,7 +306,7 @@ def _mix_seed(base: int, pos: int) -> int:
     return z
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _continue_path(
     prm: np.ndarray,
     t: int,
@@ -408,7 +408,7 @@ def _continue_path(
     return acc_dn, acc_up, acc_mean
 
 
-@njit(cache=False, parallel=True)
+@njit(cache=True, parallel=True)
 def mc_truth(
     prm: np.ndarray,
     positions: np.ndarray,
