@@ -13,14 +13,16 @@ live. Here every out-of-fold prediction comes from a model fitted only on rows w
 labels were known before the predicted block starts:
 
 1. :class:`~perpml.evaluation.splits.PurgedWalkForward` (expanding window, purged on
-   ``label_end``, ``embargo``) cuts the training data into ``n_splits`` test blocks;
+   ``label_end``, ``embargo``) cuts the rows after an initial block (by default the
+   first half, ``min_train_fraction``) into ``n_splits`` test blocks;
 2. for each block, clones of the base models are fitted on the purged earlier rows,
    early-stopping on the purged tail of those rows
    (:func:`~perpml.evaluation.splits.purged_tail_split`), and predict the block;
 3. the meta-model is fitted on the concatenated out-of-fold predictions (rows of the
    first training block get none and are not used);
 4. every base model is refitted on all training rows (again with a purged
-   early-stopping tail) and used for prediction.
+   early-stopping tail) and used for prediction — or, when the caller passes
+   ``fitted_bases`` (the pipeline's already trained models), those are used as is.
 """
 
 from __future__ import annotations
@@ -33,12 +35,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression, Ridge
 
 from perpml.evaluation.splits import (
     PurgedWalkForward,
@@ -52,6 +53,7 @@ from perpml.exceptions import (
     InsufficientDataError,
     NotFittedError,
 )
+from perpml.models._stacking import Kind, _LinearMeta, fit_meta, meta_columns
 from perpml.models.base import CLASS_LABELS, BaseModel
 
 __all__ = ["EnsembleModel", "OOFFold"]
@@ -61,13 +63,12 @@ _FORMAT_VERSION = 1
 _MANIFEST = "ensemble.json"
 #: Share of each training fold held out (its purged tail) for base-model early stopping.
 EARLY_STOPPING_FRACTION = 0.15
-#: Inverse L2 strength of the logistic meta-model. The meta-features are probabilities
-#: in [0, 1]; C=1 keeps weights modest when base models agree (collinear inputs).
-META_C = 1.0
-#: L2 strength of the ridge meta-model on standardised base forecasts.
-META_ALPHA = 1.0
-
-Kind = Literal["classifier", "regressor"]
+#: Default share of the training rows in the initial walk-forward block (it only ever
+#: trains). Half: the fold models then see 50-75 % of the rows (with 2 splits) and their
+#: out-of-fold probabilities resemble those of the final models; with the old equal
+#: blocks (20 % for 4 splits) they were less confident and the meta-model, fitted on
+#: them, over-predicted NEUTRAL on the final models (docs/ensemble.md, measured).
+MIN_TRAIN_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -92,67 +93,6 @@ class OOFFold:
     early_stop_index: pd.DatetimeIndex
     test_index: pd.DatetimeIndex
     max_label_end: pd.Timestamp
-
-
-@dataclass(frozen=True)
-class _LinearMeta:
-    """A fitted linear meta-model as plain arrays (serialised to JSON, no pickle).
-
-    Inputs are standardised with ``mean``/``scale`` first. Classifier: ``coef`` has
-    shape (k, d) and ``classes`` k entries (k=1 means binary: ``classes`` holds both
-    labels and the logit is that of ``classes[1]``); regressor: ``coef`` (1, d).
-    """
-
-    kind: Kind
-    feature_names: tuple[str, ...]
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: np.ndarray
-    classes: tuple[int, ...]
-
-    def decision(self, features: np.ndarray) -> np.ndarray:
-        z = (features - self.mean) / self.scale
-        return z @ self.coef.T + self.intercept
-
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """(n, 3) probabilities in SHORT/NEUTRAL/LONG order (absent classes get 0)."""
-        logits = self.decision(features)
-        if logits.shape[1] == 1:  # binary: sklearn's logit is that of classes[1]
-            p1 = 1.0 / (1.0 + np.exp(-logits[:, 0]))
-            proba = np.column_stack([1.0 - p1, p1])
-        else:
-            logits = logits - logits.max(axis=1, keepdims=True)
-            expd = np.exp(logits)
-            proba = expd / expd.sum(axis=1, keepdims=True)
-        out = np.zeros((len(features), len(CLASS_LABELS)))
-        out[:, list(self.classes)] = proba
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "feature_names": list(self.feature_names),
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "coef": self.coef.tolist(),
-            "intercept": self.intercept.tolist(),
-            "classes": list(self.classes),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> _LinearMeta:
-        return cls(
-            kind=data["kind"],
-            feature_names=tuple(data["feature_names"]),
-            mean=np.asarray(data["mean"], dtype=np.float64),
-            scale=np.asarray(data["scale"], dtype=np.float64),
-            coef=np.asarray(data["coef"], dtype=np.float64).reshape(
-                -1, len(data["feature_names"])
-            ),
-            intercept=np.asarray(data["intercept"], dtype=np.float64),
-            classes=tuple(int(c) for c in data["classes"]),
-        )
 
 
 def _default_classifiers(random_state: int) -> dict[str, BaseModel]:
@@ -226,9 +166,14 @@ class EnsembleModel:
         ``None``: XGBoost, LightGBM and CatBoost entry predictors.
     base_regressors : mapping, sequence or None
         ``None``: XGBoostPricePredictor and NeuralNetRegressor.
-    n_splits : int, default 5
-        Walk-forward test blocks producing out-of-fold predictions. The first
-        ``1 / (n_splits + 1)`` of the training rows only ever train.
+    n_splits : int, default 2
+        Walk-forward test blocks producing out-of-fold predictions. Each costs one fit
+        of every base model.
+    min_train_fraction : float in (0, 1) or None, default 0.5
+        Share of the training rows in the initial block, which only ever trains; the
+        remaining rows are cut into ``n_splits`` equal blocks. ``None``: equal blocks
+        throughout (the first ``1 / (n_splits + 1)`` only trains) — the earlier
+        layout, which measured worse (``docs/ensemble.md``).
     label_end : Series of datetime (UTC), optional
         When each training row's label is known (``make_targets(...)["label_end"]``),
         indexed like (a superset of) ``X_train``. Missing: derived conservatively
@@ -243,7 +188,10 @@ class EnsembleModel:
     Attributes
     ----------
     classifiers_, regressors_ : dict of str to BaseModel
-        Base models refitted on all training rows (used for prediction).
+        Final base models (used for prediction): refitted on all training rows, or
+        the ``fitted_bases`` passed to ``train_*``.
+    reused_bases_ : dict of {"classifier", "regressor"} to list of str
+        Names of final base models taken from ``fitted_bases`` (not refitted).
     classifier_meta_, regressor_meta_ : _LinearMeta
         Fitted meta-models (coefficients).
     oof_classifier_, oof_regressor_ : DataFrame
@@ -269,7 +217,8 @@ class EnsembleModel:
         base_classifiers: Mapping[str, BaseModel] | Sequence[BaseModel] | None = None,
         base_regressors: Mapping[str, BaseModel] | Sequence[BaseModel] | None = None,
         *,
-        n_splits: int = 5,
+        n_splits: int = 2,
+        min_train_fraction: float | None = MIN_TRAIN_FRACTION,
         label_end: pd.Series | None = None,
         horizon: int = 12,
         embargo: pd.Timedelta = pd.Timedelta(0),  # noqa: B008  (immutable value)
@@ -278,6 +227,7 @@ class EnsembleModel:
         self.base_classifiers = base_classifiers
         self.base_regressors = base_regressors
         self.n_splits = n_splits
+        self.min_train_fraction = min_train_fraction
         self.label_end = label_end
         self.horizon = horizon
         self.embargo = embargo
@@ -289,6 +239,8 @@ class EnsembleModel:
         X_train: pd.DataFrame,
         y_train_class: pd.Series,
         label_end: pd.Series | None = None,
+        *,
+        fitted_bases: Mapping[str, BaseModel] | None = None,
     ) -> EnsembleModel:
         """Fit the stacked direction classifier.
 
@@ -300,12 +252,22 @@ class EnsembleModel:
             Labels in {0 SHORT, 1 NEUTRAL, 2 LONG}, aligned to ``X_train``.
         label_end : Series, optional
             Overrides the constructor's ``label_end`` for this call.
+        fitted_bases : mapping {name: fitted classifier}, optional
+            Already trained base models to use as the final models instead of
+            refitting those names (saves one fit each; out-of-fold fold models are
+            still trained). Names must be base-model names, each model of the same
+            class as that base and fitted on exactly ``X_train``'s columns. They
+            **must have been trained only on rows of X_train plus an early-stopping
+            period that ends before any row you will predict** (e.g. the purged
+            validation period of ``chronological_split``); the ensemble cannot check
+            this. Measured on the simulator, stacking on such models beats stacking
+            on refits (``docs/ensemble.md``).
 
         Returns
         -------
         self
         """
-        self._train("classifier", X_train, y_train_class, label_end)
+        self._train("classifier", X_train, y_train_class, label_end, fitted_bases)
         return self
 
     def train_regressor(
@@ -313,12 +275,16 @@ class EnsembleModel:
         X_train: pd.DataFrame,
         y_train_reg: pd.Series,
         label_end: pd.Series | None = None,
+        *,
+        fitted_bases: Mapping[str, BaseModel] | None = None,
     ) -> EnsembleModel:
         """Fit the stacked return regressor (same protocol as :meth:`train_classifier`).
 
         ``y_train_reg`` : Series of shape (n_bars,), the forward log return.
+        ``fitted_bases`` : already trained regressors, same rules as for
+        :meth:`train_classifier`.
         """
-        self._train("regressor", X_train, y_train_reg, label_end)
+        self._train("regressor", X_train, y_train_reg, label_end, fitted_bases)
         return self
 
     # ---------------------------------------------------------------- inference
@@ -388,6 +354,7 @@ class EnsembleModel:
             "format": _FORMAT,
             "format_version": _FORMAT_VERSION,
             "n_splits": int(self.n_splits),
+            "min_train_fraction": self.min_train_fraction,
             "horizon": int(self.horizon),
             "embargo_ns": int(pd.Timedelta(self.embargo).value),
             "random_state": int(self.random_state),
@@ -458,6 +425,8 @@ class EnsembleModel:
             loaded["classifier"] or None,
             loaded["regressor"] or None,
             n_splits=int(manifest["n_splits"]),
+            # Absent in files of the equal-block layout (None).
+            min_train_fraction=manifest.get("min_train_fraction"),
             horizon=int(manifest["horizon"]),
             embargo=pd.Timedelta(int(manifest["embargo_ns"]), unit="ns"),
             random_state=int(manifest["random_state"]),
@@ -524,7 +493,14 @@ class EnsembleModel:
             )
         return pd.Series(arr, index=X.index)
 
-    def _train(self, kind: Kind, X: Any, y: Any, label_end: pd.Series | None) -> None:
+    def _train(
+        self,
+        kind: Kind,
+        X: Any,
+        y: Any,
+        label_end: pd.Series | None,
+        fitted_bases: Mapping[str, BaseModel] | None,
+    ) -> None:
         y = self._check_xy(X, y, kind)
         known: list[str] | None = getattr(self, "feature_names_in_", None)
         if known is not None and list(X.columns) != known:
@@ -538,11 +514,15 @@ class EnsembleModel:
                 )
         le = self._label_end(X, label_end)
         bases = self._base_models(kind)
+        reused = self._check_fitted_bases(kind, fitted_bases, bases, X)
         n = len(X)
         splitter = PurgedWalkForward(
-            int(self.n_splits), label_end=le, embargo=self.embargo
+            int(self.n_splits),
+            label_end=le,
+            embargo=self.embargo,
+            train_size=self._initial_block(n),
         )
-        columns = self._meta_columns(kind, bases)
+        columns = meta_columns(kind, list(bases))
         oof = np.full((n, len(columns)), np.nan)
         folds: list[OOFFold] = []
         le_values = le.to_numpy()
@@ -572,17 +552,22 @@ class EnsembleModel:
                 f"EnsembleModel.train_{kind}: only {int(rows.sum())} out-of-fold rows; "
                 "use more training data or fewer n_splits."
             )
-        meta = self._fit_meta(kind, oof[rows], y.to_numpy()[rows], columns)
+        meta = fit_meta(kind, oof[rows], y.to_numpy()[rows], columns)
 
         all_idx = np.arange(n)
         fit_idx, es_idx = purged_tail_split(
             all_idx, le, fraction=EARLY_STOPPING_FRACTION, embargo=self.embargo
         )
         final = {
-            name: self._fit_clone(base, X, y, fit_idx, es_idx, name, None)
+            name: reused[name]
+            if name in reused
+            else self._fit_clone(base, X, y, fit_idx, es_idx, name, None)
             for name, base in bases.items()
         }
         self.feature_names_in_ = [str(c) for c in X.columns]
+        if not hasattr(self, "reused_bases_"):
+            self.reused_bases_: dict[str, list[str]] = {}
+        self.reused_bases_[kind] = [name for name in bases if name in reused]
         setattr(self, f"{kind}s_", final)
         setattr(self, f"{kind}_meta_", meta)
         table = pd.DataFrame(oof[rows], index=X.index[rows], columns=list(columns))
@@ -591,6 +576,67 @@ class EnsembleModel:
         if not hasattr(self, "oof_folds_"):
             self.oof_folds_: dict[str, list[OOFFold]] = {}
         self.oof_folds_[kind] = folds
+
+    def _initial_block(self, n: int) -> int | None:
+        """Rows of the initial walk-forward block (None: equal blocks)."""
+        frac = self.min_train_fraction
+        if frac is None:
+            return None
+        if (
+            isinstance(frac, bool)
+            or not isinstance(frac, int | float)
+            or not (0.0 < float(frac) < 1.0)
+        ):
+            raise ConfigError(
+                "EnsembleModel: `min_train_fraction` must be a float in (0, 1) or "
+                f"None, got {frac!r}. Use e.g. 0.5 (the default)."
+            )
+        return max(1, int(float(frac) * n))
+
+    @staticmethod
+    def _check_fitted_bases(
+        kind: Kind,
+        fitted_bases: Mapping[str, BaseModel] | None,
+        bases: Mapping[str, BaseModel],
+        X: pd.DataFrame,
+    ) -> dict[str, BaseModel]:
+        """Validate ``fitted_bases`` against the base models and ``X``'s columns."""
+        if fitted_bases is None:
+            return {}
+        where = f"EnsembleModel.train_{kind}"
+        if not isinstance(fitted_bases, Mapping):
+            raise ConfigError(
+                f"{where}: `fitted_bases` must be a mapping {{name: fitted model}} or "
+                f"None, got {type(fitted_bases).__name__}."
+            )
+        columns = [str(c) for c in X.columns]
+        out: dict[str, BaseModel] = {}
+        for name, model in fitted_bases.items():
+            if name not in bases:
+                raise ConfigError(
+                    f"{where}: `fitted_bases` has {name!r}, which is not a base "
+                    f"{kind} ({sorted(bases)}). Use the base-model names as keys."
+                )
+            if type(model) is not type(bases[name]):
+                raise ConfigError(
+                    f"{where}: `fitted_bases[{name!r}]` is a {type(model).__name__}, "
+                    f"but the base model {name!r} is a {type(bases[name]).__name__}. "
+                    "Pass the trained instance of that same model."
+                )
+            if not model.__sklearn_is_fitted__():
+                raise NotFittedError(
+                    f"{where}: `fitted_bases[{name!r}]` is not fitted. Train it first "
+                    "or leave it out to have the ensemble refit it."
+                )
+            if list(model.feature_names_in_) != columns:
+                raise DataContractError(
+                    f"{where}: `fitted_bases[{name!r}]` was trained on "
+                    f"{len(model.feature_names_in_)} columns that differ from "
+                    f"X_train's {len(columns)} (names or order). Pass models trained "
+                    "on this very feature frame."
+                )
+            out[name] = model
+        return out
 
     @staticmethod
     def _fit_clone(
@@ -614,12 +660,6 @@ class EnsembleModel:
         return model
 
     @staticmethod
-    def _meta_columns(kind: Kind, bases: Mapping[str, BaseModel]) -> tuple[str, ...]:
-        if kind == "classifier":
-            return tuple(f"{n}__{p}" for n in bases for p in ("p_short", "p_long"))
-        return tuple(f"{n}__return" for n in bases)
-
-    @staticmethod
     def _slot(kind: Kind, j: int) -> slice:
         return slice(2 * j, 2 * j + 2) if kind == "classifier" else slice(j, j + 1)
 
@@ -629,42 +669,6 @@ class EnsembleModel:
             proba = model.predict_proba(X)
             return proba[:, [CLASS_LABELS[0], CLASS_LABELS[2]]]
         return np.asarray(model.predict(X), dtype=np.float64).reshape(-1, 1)
-
-    def _fit_meta(
-        self, kind: Kind, features: np.ndarray, y: np.ndarray, columns: tuple[str, ...]
-    ) -> _LinearMeta:
-        mean = features.mean(axis=0)
-        std = features.std(axis=0)
-        scale = np.where(std > 1e-12, std, 1.0)
-        z = (features - mean) / scale
-        if kind == "regressor":
-            ridge = Ridge(alpha=META_ALPHA).fit(z, y)
-            return _LinearMeta(
-                kind=kind,
-                feature_names=columns,
-                mean=mean,
-                scale=scale,
-                coef=np.asarray(ridge.coef_, dtype=np.float64).reshape(1, -1),
-                intercept=np.atleast_1d(np.asarray(ridge.intercept_, dtype=np.float64)),
-                classes=(),
-            )
-        labels = y.astype(np.int64)
-        present = np.unique(labels)
-        if len(present) < 2:
-            raise InsufficientDataError(
-                "EnsembleModel.train_classifier: the out-of-fold rows hold a single "
-                f"class {present.tolist()}; the meta-model needs 2+. Use more data."
-            )
-        logit = LogisticRegression(C=META_C, max_iter=2000).fit(z, labels)
-        return _LinearMeta(
-            kind=kind,
-            feature_names=columns,
-            mean=mean,
-            scale=scale,
-            coef=np.asarray(logit.coef_, dtype=np.float64),
-            intercept=np.asarray(logit.intercept_, dtype=np.float64),
-            classes=tuple(int(c) for c in logit.classes_),
-        )
 
     def _fitted(self, kind: Kind) -> _LinearMeta:
         meta = getattr(self, f"{kind}_meta_", None)

@@ -280,8 +280,23 @@ class MLTrainingPipeline:
             horizon=horizon,
             random_state=self.random_state,
         )
-        ensemble.train_classifier(Xtr, ytr_class)
-        ensemble.train_regressor(Xtr, ytr_reg)
+        # The zoo's models were trained on exactly these rows (early-stopped on the
+        # purged validation period before the test period): reuse them as the final
+        # base models instead of refitting each one again (docs/ensemble.md).
+        ensemble.train_classifier(
+            Xtr,
+            ytr_class,
+            fitted_bases={
+                n: self.models[n] for n in classifier_names if n in self.models
+            },
+        )
+        ensemble.train_regressor(
+            Xtr,
+            ytr_reg,
+            fitted_bases={
+                n: self.models[n] for n in regressor_names if n in self.models
+            },
+        )
         seconds = time.perf_counter() - start
         self.ensemble = ensemble
         if self.output_dir is not None:

@@ -1,0 +1,152 @@
+"""Linear meta-models of :class:`~perpml.models.ensemble.EnsembleModel` (internal).
+
+Kept apart from the ensemble's fold/refit logic so the meta-model (its features, its
+fit and its JSON form) can be read and tested on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from perpml.exceptions import InsufficientDataError
+from perpml.models.base import CLASS_LABELS
+
+__all__ = ["META_ALPHA", "META_C", "Kind", "fit_meta", "meta_columns"]
+
+#: Inverse L2 strength of the logistic meta-model. The meta-features are probabilities
+#: in [0, 1]; C=1 keeps weights modest when base models agree (collinear inputs).
+#: Measured (docs/ensemble.md): C in {1, 0.1, 0.01} and log-odds instead of
+#: probabilities change simulator test accuracy by < 0.3 points.
+META_C = 1.0
+#: L2 strength of the ridge meta-model on standardised base forecasts.
+META_ALPHA = 1.0
+
+Kind = Literal["classifier", "regressor"]
+
+
+@dataclass(frozen=True)
+class _LinearMeta:
+    """A fitted linear meta-model as plain arrays (serialised to JSON, no pickle).
+
+    Inputs are standardised with ``mean``/``scale`` first. Classifier: ``coef`` has
+    shape (k, d) and ``classes`` k entries (k=1 means binary: ``classes`` holds both
+    labels and the logit is that of ``classes[1]``); regressor: ``coef`` (1, d).
+    """
+
+    kind: Kind
+    feature_names: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+    classes: tuple[int, ...]
+
+    def decision(self, features: np.ndarray) -> np.ndarray:
+        z = (features - self.mean) / self.scale
+        return z @ self.coef.T + self.intercept
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """(n, 3) probabilities in SHORT/NEUTRAL/LONG order (absent classes get 0)."""
+        logits = self.decision(features)
+        if logits.shape[1] == 1:  # binary: sklearn's logit is that of classes[1]
+            p1 = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+            proba = np.column_stack([1.0 - p1, p1])
+        else:
+            logits = logits - logits.max(axis=1, keepdims=True)
+            expd = np.exp(logits)
+            proba = expd / expd.sum(axis=1, keepdims=True)
+        out = np.zeros((len(features), len(CLASS_LABELS)))
+        out[:, list(self.classes)] = proba
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "feature_names": list(self.feature_names),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept.tolist(),
+            "classes": list(self.classes),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> _LinearMeta:
+        return cls(
+            kind=data["kind"],
+            feature_names=tuple(data["feature_names"]),
+            mean=np.asarray(data["mean"], dtype=np.float64),
+            scale=np.asarray(data["scale"], dtype=np.float64),
+            coef=np.asarray(data["coef"], dtype=np.float64).reshape(
+                -1, len(data["feature_names"])
+            ),
+            intercept=np.asarray(data["intercept"], dtype=np.float64),
+            classes=tuple(int(c) for c in data["classes"]),
+        )
+
+
+def meta_columns(kind: Kind, names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Meta-feature names: ``<base>__p_short``, ``<base>__p_long`` per classifier
+    (``p_neutral`` is collinear with them and the intercept), ``<base>__return`` per
+    regressor."""
+    if kind == "classifier":
+        return tuple(f"{n}__{p}" for n in names for p in ("p_short", "p_long"))
+    return tuple(f"{n}__return" for n in names)
+
+
+def fit_meta(
+    kind: Kind, features: np.ndarray, y: np.ndarray, columns: tuple[str, ...]
+) -> _LinearMeta:
+    """Fit the meta-model on out-of-fold meta-features.
+
+    Parameters
+    ----------
+    kind : {"classifier", "regressor"}
+    features : ndarray of shape (n_oof_rows, n_meta_features)
+        Out-of-fold base outputs, columns as :func:`meta_columns`.
+    y : ndarray of shape (n_oof_rows,)
+        Class labels in {0, 1, 2} or forward returns.
+    columns : tuple of str
+
+    Returns
+    -------
+    _LinearMeta
+        Standardisation (OOF mean/std) and coefficients.
+    """
+    mean = features.mean(axis=0)
+    std = features.std(axis=0)
+    scale = np.where(std > 1e-12, std, 1.0)
+    z = (features - mean) / scale
+    if kind == "regressor":
+        ridge = Ridge(alpha=META_ALPHA).fit(z, y)
+        return _LinearMeta(
+            kind=kind,
+            feature_names=columns,
+            mean=mean,
+            scale=scale,
+            coef=np.asarray(ridge.coef_, dtype=np.float64).reshape(1, -1),
+            intercept=np.atleast_1d(np.asarray(ridge.intercept_, dtype=np.float64)),
+            classes=(),
+        )
+    labels = y.astype(np.int64)
+    present = np.unique(labels)
+    if len(present) < 2:
+        raise InsufficientDataError(
+            "EnsembleModel.train_classifier: the out-of-fold rows hold a single "
+            f"class {present.tolist()}; the meta-model needs 2+. Use more data."
+        )
+    logit = LogisticRegression(C=META_C, max_iter=2000).fit(z, labels)
+    return _LinearMeta(
+        kind=kind,
+        feature_names=columns,
+        mean=mean,
+        scale=scale,
+        coef=np.asarray(logit.coef_, dtype=np.float64),
+        intercept=np.asarray(logit.intercept_, dtype=np.float64),
+        classes=tuple(int(c) for c in logit.classes_),
+    )
