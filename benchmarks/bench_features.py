@@ -224,8 +224,8 @@ def main() -> None:
     section = (
         "## Feature engine\n\n"
         f"`python benchmarks/bench_features.py --bars {args.bars}` on {machine()}, "
-        f"{stamp}. Preliminary: the machine was shared with other jobs (load average "
-        "above), so wall times are noisy; the lead re-runs on an idle machine.\n\n"
+        f"{stamp}. Wall times grow with other load on the machine: the 1-minute load "
+        "average during the run is the last row.\n\n"
         f"{table}\n"
     )
     print(section)

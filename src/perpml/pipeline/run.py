@@ -260,7 +260,9 @@ def run_pipeline(
             walk = pd.DataFrame()
             if walk_splits > 0:
                 progress.stage(f"walk-forward validation ({walk_splits} folds)")
-                walk = _walk_forward(config, X_all, y_all, horizon, embargo)
+                walk = _walk_forward(
+                    config, X_all, y_all, horizon, embargo, _simulated(market)
+                )
             progress.advance("walk-forward")
 
         summary = _summary_table(results, baselines, oracle)
@@ -414,6 +416,15 @@ def _baselines(
     return out
 
 
+def _simulated(market: pd.DataFrame) -> Any:
+    """The simulated market behind a synthetic frame (for its truth), else None."""
+    if market.attrs.get("source") != "synthetic":
+        return None
+    from perpml.data.sources.synthetic import market_from_attrs
+
+    return market_from_attrs(market)
+
+
 def _oracle(
     market: pd.DataFrame,
     targets: pd.DataFrame,
@@ -421,12 +432,8 @@ def _oracle(
     horizon: int,
 ) -> float | None:
     """Accuracy of the simulator's true probabilities on the test rows (else None)."""
-    if market.attrs.get("source") != "synthetic":
-        return None
-    from perpml.data.sources.synthetic import market_from_attrs
-
-    sim = market_from_attrs(market)
-    return float(sim.oracle_accuracy(test_targets))
+    sim = _simulated(market)
+    return None if sim is None else float(sim.oracle_accuracy(test_targets))
 
 
 def _walk_forward(
@@ -435,8 +442,13 @@ def _walk_forward(
     y_all: pd.DataFrame,
     horizon: int,
     embargo: pd.Timedelta,
+    oracle_market: Any = None,
 ) -> pd.DataFrame:
-    """Walk-forward XGBoost on every built feature (no selection to leak through)."""
+    """Walk-forward XGBoost on every built feature (no selection to leak through).
+
+    With ``oracle_market`` (a simulated market) each fold also gets the oracle
+    accuracy on its test rows and the model/oracle ratio.
+    """
     from perpml.evaluation.walk_forward import WalkForwardValidator
     from perpml.models import XGBoostEntryPredictor
 
@@ -457,6 +469,17 @@ def _walk_forward(
         label_end=y_all["label_end"],
     )
     folds.insert(0, "model", "xgb_classifier")
+    if oracle_market is not None:
+        # The same test rows scored by the simulator's true probabilities.
+        folds["oracle_accuracy"] = [
+            float(
+                oracle_market.oracle_accuracy(
+                    y_all.loc[(y_all.index >= start) & (y_all.index <= end)]
+                )
+            )
+            for start, end in zip(folds["test_start"], folds["test_end"], strict=True)
+        ]
+        folds["oracle_ratio"] = folds["accuracy"] / folds["oracle_accuracy"]
     return folds
 
 
