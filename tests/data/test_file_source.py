@@ -280,12 +280,22 @@ def test_wrong_symbol_interval_and_file_mix(tmp_path: Path) -> None:
         FileSource([KLINES, METRICS]).load("BTCUSDT", None, "5m")
     with pytest.raises(DataFormatError, match="holds 5m klines.*interval='5m'"):
         FileSource(KLINES).load("ETHUSDT", None, "1h")
-    with pytest.raises(DataFormatError, match="Exactly one kline file"):
+    with pytest.raises(DataFormatError, match="A kline file .* got none"):
         _load([METRICS, FUNDING])
-    with pytest.raises(DataFormatError, match="Exactly one kline file"):
-        _load([KLINES, KLINES])
+    # the same file listed twice is read once
+    pd.testing.assert_frame_equal(_load([KLINES, KLINES]), _load(KLINES))
+    pd.testing.assert_frame_equal(
+        _load([KLINES, METRICS, METRICS]), _load([KLINES, METRICS])
+    )
+    # two kinds of feed providing one column still clash
+    oi = _write(
+        tmp_path,
+        "oi.csv",
+        "timestamp,symbol,sum_open_interest,sum_open_interest_value\n"
+        "1704096300000,ETHUSDT,5.0,10.0\n",
+    )
     with pytest.raises(DataFormatError, match="already provides"):
-        _load([KLINES, METRICS, METRICS])
+        _load([KLINES, METRICS, oi])
 
 
 def test_gappy_file_raises_contract_error_naming_the_repair(

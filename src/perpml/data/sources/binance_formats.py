@@ -30,10 +30,16 @@ accounts' long/short account ratio), ``sum_taker_long_short_vol_ratio`` →
 
 Epoch times are accepted in s, ms, µs or ns, detected per value by magnitude (the
 archive switched from ms to µs in 2025); strings are parsed as ISO 8601, naive = UTC.
+
+Archive file names (``BTCUSDT-5m-2024-01.zip``, ``BTCUSDT-metrics-2024-01-01.zip``,
+``BTCUSDT-fundingRate-2024-01.zip``: symbol, kind or interval, then a date) are read
+for their symbol and kline interval, since archive kline files have no symbol column.
+Other names carry no meaning.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -41,10 +47,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from perpml.data.schema import INDEX_NAME, REQUIRED_COLUMNS
+from perpml.data.schema import INDEX_NAME, INTERVALS, REQUIRED_COLUMNS
 from perpml.exceptions import DataFormatError, DataSourceError
 
-__all__ = ["ParsedFile", "read_market_file"]
+__all__ = ["ParsedFile", "archive_name_info", "read_market_file"]
 
 #: Headerless Binance kline CSV columns, in order.
 KLINE_COLUMNS: tuple[str, ...] = (
@@ -139,6 +145,36 @@ SUFFIXES: tuple[str, ...] = (
 
 FileKind = Literal["klines", "feed"]
 
+#: data.binance.vision file names: SYMBOL-<interval or kind>-YYYY-MM[-DD].<suffix>.
+_ARCHIVE_NAME = re.compile(
+    r"^(?P<symbol>[A-Z0-9]{3,})-(?P<kind>[A-Za-z0-9]+)-\d{4}-\d{2}(?:-\d{2})?(?:\.|$)"
+)
+
+_OI_COLUMNS = frozenset({"open_interest", "open_interest_value"})
+_RATIO_COLUMNS = frozenset(
+    {"long_short_ratio", "top_trader_long_short_ratio", "taker_long_short_ratio"}
+)
+
+
+def archive_name_info(path: str | Path) -> tuple[str | None, str | None]:
+    """Symbol and kline interval encoded in a data.binance.vision file name.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    (symbol, interval) : tuple of str or None
+        ``("BTCUSDT", "5m")`` for ``BTCUSDT-5m-2024-01.zip``, ``("BTCUSDT", None)``
+        for ``BTCUSDT-metrics-2024-01-01.zip``, ``(None, None)`` for other names.
+    """
+    match = _ARCHIVE_NAME.match(Path(path).name)
+    if match is None:
+        return None, None
+    kind = match["kind"]
+    return match["symbol"], (kind if kind in INTERVALS else None)
+
 
 @dataclass
 class ParsedFile:
@@ -153,9 +189,12 @@ class ParsedFile:
     frame : DataFrame
         Canonical float64 columns, index named ``timestamp``, UTC, file order.
     symbols : tuple of str
-        Distinct values of the file's ``symbol`` column (empty if none).
+        Distinct values of the file's ``symbol`` column plus the symbol of an archive
+        file name (empty if neither).
     dropped : tuple of str
         Recognised file columns that were not kept.
+    name_interval : str or None
+        Kline interval written in an archive file name (``BTCUSDT-5m-2024-01.zip``).
     """
 
     path: Path
@@ -163,6 +202,25 @@ class ParsedFile:
     frame: pd.DataFrame
     symbols: tuple[str, ...] = ()
     dropped: tuple[str, ...] = field(default_factory=tuple)
+    name_interval: str | None = None
+
+    @property
+    def layout(self) -> str:
+        """What the file holds: ``klines``, ``metrics``, ``open_interest``,
+        ``funding`` or ``feed`` (any other canonical feed columns).
+
+        Files of one layout are concatenated in time; different layouts are aligned.
+        """
+        cols = set(self.frame.columns)
+        if self.kind == "klines":
+            return "klines"
+        if cols == {"funding_rate"}:
+            return "funding"
+        if cols <= _OI_COLUMNS:
+            return "open_interest"
+        if cols & _RATIO_COLUMNS and cols <= _OI_COLUMNS | _RATIO_COLUMNS:
+            return "metrics"
+        return "feed"
 
 
 def _known_names() -> set[str]:
@@ -337,11 +395,15 @@ def read_market_file(
     if "funding_rate" in data:
         data["funding_rate"] = data["funding_rate"] * funding_rate_scale
     frame = pd.DataFrame(data, index=index)
-    symbols: tuple[str, ...] = ()
+    name_symbol, name_interval = archive_name_info(path)
+    found = {name_symbol} if name_symbol else set()
     if "symbol" in raw:
-        symbols = tuple(
-            sorted({str(s).strip().upper() for s in raw["symbol"].dropna()})
-        )
+        found |= {str(s).strip().upper() for s in raw["symbol"].dropna()}
     return ParsedFile(
-        path=path, kind=kind, frame=frame, symbols=symbols, dropped=dropped
+        path=path,
+        kind=kind,
+        frame=frame,
+        symbols=tuple(sorted(found)),
+        dropped=dropped,
+        name_interval=name_interval,
     )

@@ -1,24 +1,34 @@
 """Market data from local CSV / Parquet files (Binance layouts and the canonical one).
 
-Exactly one kline file defines the bar grid; every other file is a slower feed
-(open interest, long/short ratios, funding) aligned onto that grid *as of* the time
-each value became known (:func:`perpml.data.alignment.align_asof`), so no feed value
-appears in a bar that closes before it was published.
+Files are grouped by what they hold (klines, metrics, open interest, funding, other
+canonical feeds; :attr:`ParsedFile.layout`) and each group is concatenated in time, so
+a data.binance.vision download of many monthly / daily files loads in one call. The
+kline series defines the bar grid; every other group is a slower feed aligned onto
+that grid *as of* the time each value became known
+(:func:`perpml.data.alignment.align_asof`), so no feed value appears in a bar that
+closes before it was published.
 """
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from perpml.data.alignment import DEFAULT_SNAP_TOLERANCE, align_asof
 from perpml.data.contract import validate_market_data
 from perpml.data.gaps import add_quality_note
 from perpml.data.schema import CANONICAL_COLUMNS, infer_interval, interval_to_timedelta
-from perpml.data.sources.binance_formats import ParsedFile, read_market_file
-from perpml.exceptions import ConfigError, DataContractError, DataFormatError
+from perpml.data.sources.binance_formats import SUFFIXES, ParsedFile, read_market_file
+from perpml.exceptions import (
+    ConfigError,
+    DataContractError,
+    DataFormatError,
+    DataSourceError,
+)
 
 __all__ = ["FileSource"]
 
@@ -26,25 +36,118 @@ __all__ = ["FileSource"]
 # probably partial (collected while the bar was still open).
 _PARTIAL_VOLUME_SHARE = 0.25
 
+_GLOB_CHARS = ("*", "?", "[")
+
+
+def _is_data_file(path: Path) -> bool:
+    # Directories and patterns pick only readable data files: a data.binance.vision
+    # download also holds ``*.zip.CHECKSUM`` files, editors leave hidden files.
+    name = path.name
+    return (
+        path.is_file() and not name.startswith(".") and name.lower().endswith(SUFFIXES)
+    )
+
+
+def _label(files: Sequence[ParsedFile]) -> str:
+    if len(files) == 1:
+        return files[0].path.name
+    return f"{len(files)} files ({files[0].path.name} ... {files[-1].path.name})"
+
+
+def _combine(
+    files: list[ParsedFile], layout: str
+) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """Concatenate the files of one layout in time, dropping identical repeats.
+
+    Returns the combined frame (sorted by time, stable), the position in ``files`` of
+    each row's file, and the number of dropped rows. A row is dropped only when an
+    earlier row of *another* file has the same time and the same values (NaN equal
+    to NaN); a same-time row with other values raises. Repeats inside one file are
+    kept, so the contract (klines) or ``align_asof`` (feeds) treat them as before.
+    """
+    if len(files) == 1:
+        return files[0].frame, np.zeros(len(files[0].frame), dtype=np.int64), 0
+    columns = list(files[0].frame.columns)
+    for other in files[1:]:
+        if set(other.frame.columns) != set(columns):
+            raise DataFormatError(
+                f"{layout} files must all have the same columns to be concatenated; "
+                f"{str(files[0].path)!r} has {sorted(columns)} but "
+                f"{str(other.path)!r} has {sorted(other.frame.columns)}. Pass files of "
+                "one layout (e.g. only data.binance.vision archive files) per kind."
+            )
+        if layout == "klines" and not other.frame.index.is_monotonic_increasing:
+            raise DataFormatError(
+                f"{str(other.path)!r}: kline rows must be in time order within a file; "
+                "they are not. Sort the file by open time (perpml.data.sort_bars)."
+            )
+    if layout == "klines" and not files[0].frame.index.is_monotonic_increasing:
+        raise DataFormatError(
+            f"{str(files[0].path)!r}: kline rows must be in time order within a file; "
+            "they are not. Sort the file by open time (perpml.data.sort_bars)."
+        )
+    frame = pd.concat([f.frame[columns] for f in files])
+    source = np.concatenate(
+        [np.full(len(f.frame), i, dtype=np.int64) for i, f in enumerate(files)]
+    )
+    order = np.argsort(frame.index.asi8, kind="stable")
+    frame = frame.iloc[order]
+    source = source[order]
+    stamps = frame.index.asi8
+    first = np.searchsorted(stamps, stamps, side="left")
+    repeat = (first != np.arange(len(stamps))) & (source != source[first])
+    if not repeat.any():
+        return frame, source, 0
+    values = frame.to_numpy(dtype="float64")
+    a, b = values[repeat], values[first[repeat]]
+    same = ((a == b) | (np.isnan(a) & np.isnan(b))).all(axis=1)
+    if not same.all():
+        row = int(np.flatnonzero(repeat)[np.argmin(same)])
+        base = int(first[row])
+        differs = ~(
+            (values[row] == values[base])
+            | np.isnan(values[row]) & np.isnan(values[base])
+        )
+        col = int(np.argmax(differs))
+        raise DataFormatError(
+            f"{str(files[source[base]].path)!r} and {str(files[source[row]].path)!r} "
+            f"both hold {layout} at {frame.index[row].isoformat()} with different "
+            f"values ({columns[col]}: {values[base, col]!r} vs {values[row, col]!r}). "
+            "Rows repeated across files are dropped only when identical; remove one of "
+            "the two files (or the overlapping rows) so each time has one value."
+        )
+    keep = ~repeat
+    return frame.iloc[keep], source[keep], int(repeat.sum())
+
 
 class FileSource:
-    """Load a market frame from one kline file plus optional feed files.
+    """Load a market frame from kline files plus optional feed files.
 
     Parameters
     ----------
     path : str, Path or sequence of them
-        Files to combine. Exactly one must hold klines (open, high, low, close,
-        volume); the others are feeds (metrics, open interest, funding). Each file is
-        recognised by its columns (see :mod:`perpml.data.sources.binance_formats`).
+        Files to combine. Each entry is a file, a directory (every data file directly
+        inside it: names ending with ``.csv``, ``.csv.gz``, ``.zip``, ``.gz``,
+        ``.parquet`` or ``.pq``, hidden files skipped; not recursive) or a glob pattern
+        such as ``"data/BTCUSDT-5m-2024-*.zip"`` (same filter). Directory and pattern
+        matches are taken in name order; a file reached twice is read once. Each file
+        is recognised by its columns (see :mod:`perpml.data.sources.binance_formats`)
+        and grouped with the files of the same kind: klines, metrics, open interest,
+        funding or other canonical feeds. Each group is concatenated and sorted by
+        time; a row repeated in several files is dropped when identical and raises
+        :class:`~perpml.exceptions.DataFormatError` when the values differ. At least
+        one kline file is required; the kline files define the bar grid, all of one
+        interval and symbol.
     funding_rate_scale : float, default 1.0
         Multiplier for funding rates, e.g. ``8`` when a file stores Binance's 8-hour
         rate divided by 8.
     drop_last_bar : bool, default True
-        Drop the last kline. Dumps taken from the REST API usually end with the bar
-        that was still open when they were collected, whose "close" is not a close;
-        losing one complete bar of an archive costs almost nothing. A quality note
-        records the drop. With ``False`` the bar is kept and a note flags it when its
-        volume is below 25 % of the median of the previous 288 bars.
+        Drop the last kline of the combined series. Dumps taken from the REST API
+        usually end with the bar that was still open when they were collected, whose
+        "close" is not a close; losing one complete bar of an archive costs almost
+        nothing. A quality note records the drop. With ``False`` the bar is kept and a
+        note flags it when its volume is below 25 % of the median of the previous 288
+        bars.
     max_staleness : Timedelta or str, optional
         Age after which an aligned feed value becomes NaN. Default: twice each feed's
         median spacing (10 min for 5m metrics, 16 h for 8-hourly funding).
@@ -55,11 +158,13 @@ class FileSource:
     Notes
     -----
     Feed timestamps are the times the values became known (funding settlement time,
-    snapshot time). Kline timestamps are bar open times. A file's ``symbol`` column
-    must match the requested symbol. The output is never repaired silently: files
-    with gaps, duplicates or unsorted rows raise the contract error that names the
-    repair; apply it to the frame yourself (``pd.read_csv`` + ``perpml.data.fill_gaps``
-    ...) or fix the file.
+    snapshot time). Kline timestamps are bar open times. A file's ``symbol`` column,
+    and the symbol in a data.binance.vision file name (``BTCUSDT-5m-2024-01.zip``),
+    must match the requested symbol. The output is never repaired silently: a gap
+    between two kline files, like one inside a file, raises the contract's ``gap``
+    error naming ``perpml.data.fill_gaps``; duplicates or unsorted rows inside a
+    file raise the contract error that names the repair. Apply it to the frame
+    yourself (``pd.read_csv`` + ``perpml.data.fill_gaps`` ...) or fix the files.
     """
 
     name = "file"
@@ -82,6 +187,7 @@ class FileSource:
     # -- helpers --------------------------------------------------------------------
 
     def _paths(self) -> list[Path]:
+        """The files to read: directories and glob patterns expanded, repeats once."""
         raw = self.path
         items = [raw] if isinstance(raw, str | Path) else list(raw)
         if not items or not all(isinstance(p, str | Path) for p in items):
@@ -89,7 +195,38 @@ class FileSource:
                 "`path` must be a file path or a non-empty sequence of paths; got "
                 f"{raw!r}. Pass e.g. path=['klines.csv', 'metrics.csv']."
             )
-        return [Path(p) for p in items]
+        found: list[Path] = []
+        for item in items:
+            path, text = Path(item), str(item)
+            if path.is_dir():
+                inside = sorted(
+                    (c for c in path.iterdir() if _is_data_file(c)),
+                    key=lambda c: c.name,
+                )
+                if not inside:
+                    raise DataSourceError(
+                        f"Directory {text!r} holds no market-data file (names ending "
+                        f"with {', '.join(SUFFIXES)}). Point `path` at the folder "
+                        "with the downloaded files (unzipping is not needed)."
+                    )
+                found.extend(inside)
+            elif not path.exists() and any(ch in text for ch in _GLOB_CHARS):
+                matches = sorted(
+                    (Path(m) for m in glob.glob(text) if _is_data_file(Path(m))),
+                    key=str,
+                )
+                if not matches:
+                    raise DataSourceError(
+                        f"No market-data file matches the pattern {text!r}. Check the "
+                        "folder and the pattern (e.g. 'data/BTCUSDT-5m-*.zip')."
+                    )
+                found.extend(matches)
+            else:
+                found.append(path)  # a missing file raises when read
+        unique: dict[Path, Path] = {}
+        for path in found:
+            unique.setdefault(path.resolve(), path)
+        return list(unique.values())
 
     def _check_options(self) -> None:
         scale = self.funding_rate_scale
@@ -108,29 +245,57 @@ class FileSource:
             )
 
     @staticmethod
-    def _check_symbol(parsed: ParsedFile, symbol: str) -> None:
-        wrong = [s for s in parsed.symbols if s != symbol.upper()]
-        if wrong:
-            raise DataFormatError(
-                f"{str(parsed.path)!r} holds symbol(s) {list(parsed.symbols)}, but "
-                f"symbol={symbol!r} was requested. Pass the file's symbol or filter the "
-                "file to one symbol."
+    def _check_symbols(parsed: list[ParsedFile], symbol: str) -> None:
+        holders: dict[str, list[str]] = {}
+        for item in parsed:
+            for sym in item.symbols:
+                holders.setdefault(sym, []).append(item.path.name)
+        if len(holders) > 1:
+            shown = "; ".join(
+                f"{s}: {names[:3]}" for s, names in sorted(holders.items())
             )
+            raise DataFormatError(
+                f"All files must hold one symbol; got {len(holders)} ({shown}). Pass "
+                f"only the files of symbol={symbol!r}."
+            )
+        for item in parsed:
+            wrong = [s for s in item.symbols if s != symbol.upper()]
+            if wrong:
+                raise DataFormatError(
+                    f"{str(item.path)!r} holds symbol(s) {list(item.symbols)}, but "
+                    f"symbol={symbol!r} was requested. Pass the file's symbol or "
+                    "filter the file to one symbol."
+                )
 
-    def _check_interval(self, parsed: ParsedFile, interval: str) -> None:
-        index = parsed.frame.index
-        if len(index) < 2:
-            return
-        try:
-            found = infer_interval(index.sort_values())
-        except DataContractError as err:
-            raise DataFormatError(f"{str(parsed.path)!r}: {err}") from None
-        if found != interval:
+    @staticmethod
+    def _check_interval(klines: list[ParsedFile], interval: str) -> None:
+        found: dict[str, list[str]] = {}
+        for item in klines:
+            index = item.frame.index
+            if len(index) >= 2:
+                try:
+                    spacing = infer_interval(index.sort_values())
+                except DataContractError as err:
+                    raise DataFormatError(f"{str(item.path)!r}: {err}") from None
+            elif item.name_interval is not None:
+                spacing = item.name_interval
+            else:
+                continue  # one bar: the contract checks it against its neighbours
+            found.setdefault(spacing, []).append(str(item.path))
+        if len(found) > 1:
+            shown = "; ".join(f"{k}: {v[:3]}" for k, v in found.items())
             raise DataFormatError(
-                f"{str(parsed.path)!r} holds {found} klines, but interval={interval!r} "
-                f"was requested. Pass interval={found!r} (resampling is not supported "
-                "yet)."
+                f"All kline files must have one interval; got {len(found)} ({shown}). "
+                f"Pass only the {interval} files (resampling is not supported yet)."
             )
+        for spacing, names in found.items():
+            if spacing != interval:
+                where = repr(names[0]) if len(names) == 1 else f"{names[:3]}"
+                raise DataFormatError(
+                    f"{where} holds {spacing} klines, but interval={interval!r} was "
+                    f"requested. Pass interval={spacing!r} (resampling is not "
+                    "supported yet)."
+                )
 
     def _handle_last_bar(self, klines: pd.DataFrame, path: Path) -> pd.DataFrame:
         if klines.empty:
@@ -161,31 +326,34 @@ class FileSource:
     # -- public ---------------------------------------------------------------------
 
     def load(self, symbol: str, days: float | None, interval: str) -> pd.DataFrame:
-        """Read the files, align the feeds onto the kline grid and validate.
+        """Read the files, combine them per kind, align the feeds and validate.
 
         Parameters
         ----------
         symbol : str
-            Must match every file's ``symbol`` column (files without one are trusted).
+            Must match every file's ``symbol`` column and archive-name symbol (files
+            without either are trusted).
         days : float or None
             Keep the bars whose open time is within ``days`` of the last bar's close;
             ``None`` keeps everything.
         interval : str
-            Must equal the kline file's spacing.
+            Must equal the spacing of every kline file.
 
         Returns
         -------
         DataFrame of shape (n_bars, n_columns), indexed by bar open time, UTC
             Canonical float64 columns; ``attrs`` has ``symbol``, ``interval``,
-            ``source`` (``"file"``), ``files`` and ``quality_notes``.
+            ``source`` (``"file"``), ``files`` (every file read, directories and
+            patterns expanded) and ``quality_notes``.
 
         Raises
         ------
         perpml.exceptions.DataSourceError
-            A file does not exist.
+            A file does not exist; a directory or pattern holds no data file.
         perpml.exceptions.DataFormatError
-            Unreadable / unrecognised file, wrong symbol or interval, not exactly one
-            kline file, two files providing the same column.
+            Unreadable / unrecognised file, wrong or mixed symbols or intervals, no
+            kline file, files of one kind with different columns, a time held by two
+            files with different values, two kinds providing the same column.
         perpml.exceptions.DataContractError
             The combined frame breaks the contract (gaps, duplicates, ...).
         """
@@ -200,34 +368,45 @@ class FileSource:
             read_market_file(p, funding_rate_scale=float(self.funding_rate_scale))
             for p in paths
         ]
+        self._check_symbols(parsed, symbol)
+        groups: dict[str, list[ParsedFile]] = {}
         for item in parsed:
-            self._check_symbol(item, symbol)
-        price = [p for p in parsed if p.kind == "klines"]
-        if len(price) != 1:
-            names = [str(p.path) for p in price] or [str(p.path) for p in parsed]
+            groups.setdefault(item.layout, []).append(item)
+        price = groups.pop("klines", [])
+        if not price:
             raise DataFormatError(
-                f"Exactly one kline file (open, high, low, close, volume) must define the "
-                f"bar grid; got {len(price)} among {names}. Pass one kline file plus "
-                "feed files (metrics, open interest, funding)."
+                "A kline file (open, high, low, close, volume) must define the bar "
+                f"grid; got none among {[str(p.path) for p in parsed]}. Pass kline "
+                "files plus feed files (metrics, open interest, funding)."
             )
-        klines_file = price[0]
-        self._check_interval(klines_file, interval)
-        klines = klines_file.frame
+        self._check_interval(price, interval)
+        klines, source, n_dropped = _combine(price, "klines")
+        klines = klines.copy()
         klines.attrs = {"symbol": symbol, "interval": interval, "source": self.name}
-        klines = self._handle_last_bar(klines, klines_file.path)
+        if len(price) > 1:
+            add_quality_note(
+                klines,
+                f"klines from {_label(price)}, {klines.index[0].isoformat()} to "
+                f"{klines.index[-1].isoformat()}; dropped {n_dropped} row(s) repeated "
+                "identically in another file.",
+            )
+        last_file = price[int(source[-1])].path if len(source) else price[0].path
+        klines = self._handle_last_bar(klines, last_file)
         # The grid must be a valid price frame before anything is aligned onto it.
         validate_market_data(klines, interval=interval, min_rows=1)
         out = klines.copy()
         out.attrs = dict(klines.attrs)
-        for feed in (p for p in parsed if p.kind == "feed"):
-            clash = [c for c in feed.frame.columns if c in out.columns]
+        for layout, files in groups.items():
+            feed, _, n_dropped = _combine(files, layout)
+            label = _label(files)
+            clash = [c for c in feed.columns if c in out.columns]
             if clash:
                 raise DataFormatError(
-                    f"{str(feed.path)!r} provides {clash}, which another file already "
-                    "provides. Pass only one source per column."
+                    f"{label} provides {clash}, which another file already provides. "
+                    "Pass only one source per column."
                 )
             aligned = align_asof(
-                feed.frame,
+                feed,
                 out.index,
                 interval=interval,
                 max_staleness=self.max_staleness,
@@ -235,19 +414,23 @@ class FileSource:
             )
             for col in aligned.columns:
                 out[col] = aligned[col]
-            known = feed.frame.index
+            known = feed.index
             n_nan = int(aligned.isna().all(axis=1).sum())
+            repeated = (
+                f"; dropped {n_dropped} row(s) repeated identically in another file"
+                if len(files) > 1
+                else ""
+            )
             add_quality_note(
                 out,
-                f"{', '.join(aligned.columns)} from {feed.path.name}: aligned as of the "
+                f"{', '.join(aligned.columns)} from {label}: aligned as of the "
                 f"time known ({known.min().isoformat()} to {known.max().isoformat()}, "
                 f"max_staleness {aligned.attrs['max_staleness']}); {n_nan} of "
-                f"{len(out)} bars without a value.",
+                f"{len(out)} bars without a value{repeated}.",
             )
-            if feed.dropped:
-                add_quality_note(
-                    out, f"ignored columns {list(feed.dropped)} of {feed.path.name}."
-                )
+            dropped = sorted({c for f in files for c in f.dropped})
+            if dropped:
+                add_quality_note(out, f"ignored columns {dropped} of {label}.")
         notes = list(out.attrs.get("quality_notes", []))
         out = out[[c for c in CANONICAL_COLUMNS if c in out.columns]]
         if days is not None and len(out):
