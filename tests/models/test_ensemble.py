@@ -18,6 +18,7 @@ from perpml.models import (
     XGBoostEntryPredictor,
     XGBoostPricePredictor,
 )
+from perpml.models._stacking import average_combiner
 from perpml.models.ensemble import EnsembleModel, _LinearMeta
 from perpml.models.neural_net import NeuralNetRegressor
 from perpml.testing.model_checks import make_model_data
@@ -311,9 +312,30 @@ def test_fitted_bases_are_used_without_refit() -> None:
         [m.predict_proba(test)[:, [0, 2]] for m in (xgb, ens.classifiers_["lgb"])],
         axis=1,
     )
-    np.testing.assert_allclose(
-        ens.predict_proba(test), ens.classifier_meta_.predict_proba(features)
+    expected = (
+        average_combiner("classifier", features)
+        if ens.combiner_["classifier"] == "average"
+        else ens.classifier_meta_.predict_proba(features)
     )
+    np.testing.assert_allclose(ens.predict_proba(test), expected)
+
+
+def test_average_fallback_is_chosen_out_of_sample_and_saved(trained, tmp_path) -> None:
+    ens, X, _, _, _ = trained
+    for kind in ("classifier", "regressor"):
+        check = ens.combiner_check_[kind]
+        better = check["stacking_score"] > check["average_score"]
+        assert ens.combiner_[kind] == ("stacking" if better else "average")
+    # Force the fallback: predictions become the plain mean of the base models.
+    ens2 = EnsembleModel.load(ens.save(tmp_path / "e"))
+    assert ens2.combiner_ == ens.combiner_  # the choice is saved
+    ens2.combiner_ = {"classifier": "average", "regressor": "average"}
+    test = X.iloc[712:]
+    mean = np.mean([m.predict_proba(test) for m in ens2.classifiers_.values()], 0)
+    # p_neutral is rebuilt as 1 - p_short - p_long (base outputs are float32)
+    np.testing.assert_allclose(ens2.predict_proba(test), mean, atol=1e-6)
+    fc = np.mean([m.predict(test) for m in ens2.regressors_.values()], 0)
+    np.testing.assert_allclose(ens2.predict_return(test), fc, atol=1e-12)
 
 
 def test_bad_fitted_bases() -> None:

@@ -16,7 +16,15 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from perpml.exceptions import InsufficientDataError
 from perpml.models.base import CLASS_LABELS
 
-__all__ = ["META_ALPHA", "META_C", "Kind", "fit_meta", "meta_columns"]
+__all__ = [
+    "META_ALPHA",
+    "META_C",
+    "Kind",
+    "average_combiner",
+    "choose_combiner",
+    "fit_meta",
+    "meta_columns",
+]
 
 #: Inverse L2 strength of the logistic meta-model. The meta-features are probabilities
 #: in [0, 1]; C=1 keeps weights modest when base models agree (collinear inputs).
@@ -150,3 +158,78 @@ def fit_meta(
         intercept=np.asarray(logit.intercept_, dtype=np.float64),
         classes=tuple(int(c) for c in logit.classes_),
     )
+
+
+def average_combiner(kind: Kind, features: np.ndarray) -> np.ndarray:
+    """Equal-weight average of the base models, from their meta-features.
+
+    Classifier: ``features`` holds (p_short, p_long) per base; returns (n, 3)
+    SHORT/NEUTRAL/LONG probabilities (p_neutral = 1 - p_short - p_long). Regressor:
+    returns the mean forecast, shape (n,).
+    """
+    if kind == "regressor":
+        return features.mean(axis=1)
+    short = features[:, 0::2].mean(axis=1)
+    long_ = features[:, 1::2].mean(axis=1)
+    neutral = np.clip(1.0 - short - long_, 0.0, 1.0)
+    return np.column_stack([short, neutral, long_])
+
+
+def _score(kind: Kind, y: np.ndarray, out: np.ndarray) -> float:
+    """Higher is better: accuracy (classifier) or minus the MSE (regressor)."""
+    if kind == "classifier":
+        return float((out.argmax(axis=1) == y).mean())
+    return -float(np.mean((out - y) ** 2))
+
+
+def choose_combiner(
+    kind: Kind,
+    oof: np.ndarray,
+    y: np.ndarray,
+    blocks: list[np.ndarray],
+    columns: tuple[str, ...],
+) -> dict[str, Any]:
+    """Stack only if it beats equal-weight averaging out of sample.
+
+    A meta-model is fitted on the out-of-fold rows of every block but the last and
+    scored on the last block against the equal-weight average of the same base
+    outputs. Stacking is kept only if it scores strictly better (accuracy for
+    classifiers, MSE for regressors); otherwise the ensemble averages. With a
+    single block there is nothing to check on: stacking.
+
+    Parameters
+    ----------
+    oof : ndarray of shape (n_rows, n_meta_features)
+        Out-of-fold base outputs (NaN on rows without one).
+    y : ndarray of shape (n_rows,)
+    blocks : list of ndarray of int
+        Row positions of the walk-forward test blocks, in time order.
+    columns : tuple of str
+
+    Returns
+    -------
+    dict
+        ``combiner`` ("stacking" or "average"), and when checked ``stacking_score``
+        and ``average_score`` on the last block.
+    """
+    if len(blocks) < 2:
+        return {"combiner": "stacking"}
+    early = np.concatenate(blocks[:-1])
+    last = blocks[-1]
+    try:
+        meta = fit_meta(kind, oof[early], y[early], columns)
+    except InsufficientDataError:  # e.g. one class in the early blocks
+        return {"combiner": "average"}
+    if kind == "classifier":
+        stacked = meta.predict_proba(oof[last])
+        labels = y[last].astype(np.int64)
+    else:
+        stacked = meta.decision(oof[last])[:, 0]
+        labels = y[last]
+    s_stack = _score(kind, labels, stacked)
+    s_avg = _score(kind, labels, average_combiner(kind, oof[last]))
+    return {
+        "combiner": "stacking" if s_stack > s_avg else "average",
+        "stacking_score": s_stack,
+        "average_score": s_avg,
+    }

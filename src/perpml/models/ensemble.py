@@ -53,7 +53,14 @@ from perpml.exceptions import (
     InsufficientDataError,
     NotFittedError,
 )
-from perpml.models._stacking import Kind, _LinearMeta, fit_meta, meta_columns
+from perpml.models._stacking import (
+    Kind,
+    _LinearMeta,
+    average_combiner,
+    choose_combiner,
+    fit_meta,
+    meta_columns,
+)
 from perpml.models.base import CLASS_LABELS, BaseModel
 
 __all__ = ["EnsembleModel", "OOFFold"]
@@ -291,7 +298,10 @@ class EnsembleModel:
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Meta-model probabilities, shape (n_bars, 3), columns SHORT/NEUTRAL/LONG."""
         meta = self._fitted("classifier")
-        return meta.predict_proba(self._meta_features("classifier", X))
+        features = self._meta_features("classifier", X)
+        if self._combiner("classifier") == "average":
+            return average_combiner("classifier", features)
+        return meta.predict_proba(features)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Class per bar, int64 in {0, 1, 2} (argmax of :meth:`predict_proba`)."""
@@ -300,7 +310,10 @@ class EnsembleModel:
     def predict_return(self, X: pd.DataFrame) -> np.ndarray:
         """Stacked forward-return forecast per bar, shape (n_bars,), float64."""
         meta = self._fitted("regressor")
-        return meta.decision(self._meta_features("regressor", X))[:, 0]
+        features = self._meta_features("regressor", X)
+        if self._combiner("regressor") == "average":
+            return average_combiner("regressor", features)
+        return meta.decision(features)[:, 0]
 
     def get_trading_decision(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """The seed's decision dict for each bar of ``X``.
@@ -372,6 +385,7 @@ class EnsembleModel:
                 manifest[kind] = {
                     "base_models": list(models),
                     "meta": meta.to_json(),
+                    "combiner": self._combiner(kind),
                     "n_oof_rows": int(len(getattr(self, f"oof_{kind}_"))),
                 }
             (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -432,6 +446,7 @@ class EnsembleModel:
             random_state=int(manifest["random_state"]),
         )
         ensemble.feature_names_in_ = [str(c) for c in manifest["feature_names"]]
+        ensemble.combiner_ = {}
         for kind in ("classifier", "regressor"):
             section = manifest.get(kind)
             if section is not None:
@@ -439,6 +454,8 @@ class EnsembleModel:
                 setattr(
                     ensemble, f"{kind}_meta_", _LinearMeta.from_json(section["meta"])
                 )
+                # Files written before the averaging fallback always stacked.
+                ensemble.combiner_[kind] = section.get("combiner", "stacking")
         return ensemble
 
     # --------------------------------------------------------------- internals
@@ -526,7 +543,9 @@ class EnsembleModel:
         oof = np.full((n, len(columns)), np.nan)
         folds: list[OOFFold] = []
         le_values = le.to_numpy()
+        blocks: list[np.ndarray] = []
         for fold, (train_idx, test_idx) in enumerate(splitter.split(X)):
+            blocks.append(test_idx)
             fit_idx, es_idx = purged_tail_split(
                 train_idx, le, fraction=EARLY_STOPPING_FRACTION, embargo=self.embargo
             )
@@ -553,6 +572,7 @@ class EnsembleModel:
                 "use more training data or fewer n_splits."
             )
         meta = fit_meta(kind, oof[rows], y.to_numpy()[rows], columns)
+        check = choose_combiner(kind, oof, y.to_numpy(), blocks, columns)
 
         all_idx = np.arange(n)
         fit_idx, es_idx = purged_tail_split(
@@ -576,6 +596,11 @@ class EnsembleModel:
         if not hasattr(self, "oof_folds_"):
             self.oof_folds_: dict[str, list[OOFFold]] = {}
         self.oof_folds_[kind] = folds
+        if not hasattr(self, "combiner_"):
+            self.combiner_: dict[str, str] = {}
+            self.combiner_check_: dict[str, dict[str, float]] = {}
+        self.combiner_[kind] = check["combiner"]
+        self.combiner_check_[kind] = {k: v for k, v in check.items() if k != "combiner"}
 
     def _initial_block(self, n: int) -> int | None:
         """Rows of the initial walk-forward block (None: equal blocks)."""
@@ -669,6 +694,9 @@ class EnsembleModel:
             proba = model.predict_proba(X)
             return proba[:, [CLASS_LABELS[0], CLASS_LABELS[2]]]
         return np.asarray(model.predict(X), dtype=np.float64).reshape(-1, 1)
+
+    def _combiner(self, kind: Kind) -> str:
+        return str(getattr(self, "combiner_", {}).get(kind, "stacking"))
 
     def _fitted(self, kind: Kind) -> _LinearMeta:
         meta = getattr(self, f"{kind}_meta_", None)
