@@ -177,6 +177,7 @@ def test_empty_directory_and_unmatched_pattern(tmp_path: Path) -> None:
         ("BTCUSDT-metrics-2024-01-01.zip", ("BTCUSDT", None)),
         ("BTCUSDT-fundingRate-2024-01.zip", ("BTCUSDT", None)),
         ("ETHUSDT-5m-klines.csv", (None, None)),
+        ("ETH-funding-2024-01.csv", (None, None)),
         ("klines.csv", (None, None)),
     ],
 )

@@ -150,6 +150,8 @@ _ARCHIVE_NAME = re.compile(
     r"^(?P<symbol>[A-Z0-9]{3,})-(?P<kind>[A-Za-z0-9]+)-\d{4}-\d{2}(?:-\d{2})?(?:\.|$)"
 )
 
+_ARCHIVE_KINDS = frozenset({"metrics", "fundingRate"})
+
 _OI_COLUMNS = frozenset({"open_interest", "open_interest_value"})
 _RATIO_COLUMNS = frozenset(
     {"long_short_ratio", "top_trader_long_short_ratio", "taker_long_short_ratio"}
@@ -173,7 +175,12 @@ def archive_name_info(path: str | Path) -> tuple[str | None, str | None]:
     if match is None:
         return None, None
     kind = match["kind"]
-    return match["symbol"], (kind if kind in INTERVALS else None)
+    if kind in INTERVALS:
+        return match["symbol"], kind
+    # Only Binance's own kind names: a user's "ETH-funding-2024-01.csv" means nothing.
+    if kind in _ARCHIVE_KINDS:
+        return match["symbol"], None
+    return None, None
 
 
 @dataclass
