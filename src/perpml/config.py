@@ -119,7 +119,7 @@ class ModelConfig:
     skip_nn: bool = False
     random_state: int = 42
     n_jobs: int = 2
-    ensemble_splits: int = 4
+    ensemble_splits: int = 2
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ class MLTrainingPipeline:
         random_state: int = 42,
         n_jobs: int = 2,
         output_dir: str | Path | None = None,
-        ensemble_splits: int = 4,
+        ensemble_splits: int = 2,
         model_params: dict[str, dict[str, Any]] | None = None,
         on_stage: ProgressCallback | None = None,
     ) -> None:
