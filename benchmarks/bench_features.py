@@ -23,14 +23,13 @@ import argparse
 import datetime as dt
 import gc
 import os
-import platform
-import re
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import machine, write_section
 
 from perpml.features import build_features, list_features
 
@@ -154,17 +153,6 @@ def pandas_equivalents(m: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out).astype("float32")
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        cpu = re.search(r"model name\s*:\s*(.+)", text).group(1).strip()  # type: ignore[union-attr]
-    except (OSError, AttributeError):
-        pass
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GiB RAM, Python {platform.python_version()}"
-
-
 def best_of(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
     times = []
     for _ in range(repeat):
@@ -230,14 +218,7 @@ def main() -> None:
     )
     print(section)
     if not args.no_write:
-        path = ROOT / "BENCHMARKS.md"
-        text = path.read_text() if path.exists() else "# Benchmarks\n"
-        pattern = re.compile(r"## Feature engine\n.*?(?=\n## |\Z)", re.S)
-        if pattern.search(text):
-            text = pattern.sub(lambda _: section.rstrip("\n"), text)
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-        path.write_text(text if text.endswith("\n") else text + "\n")
+        write_section("Feature engine", section)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -29,22 +28,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.platform()}"
+from _common import ROOT, machine, write_section
 
 
 def bench_seed_command(days: float, features: int) -> dict:
@@ -120,7 +104,7 @@ def bench_walk_forward_ensemble(days: float, features: int, folds: int) -> dict:
             label_end=ytr["label_end"],
         )
         scaler = FeatureScaler("standard").fit(Xtr[chosen])
-        ensemble = EnsembleModel(label_end=ytr["label_end"], n_splits=4)
+        ensemble = EnsembleModel(label_end=ytr["label_end"])
         start = time.perf_counter()
         ensemble.train_classifier(
             scaler.transform(Xtr[chosen]), ytr["target_class"].astype("int64")
@@ -157,35 +141,66 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=50)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--skip-ensemble-wf", action="store_true")
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     parser.add_argument("--json", type=Path, help="Also write the results here.")
     args = parser.parse_args()
 
     results: dict = {"machine": machine(), "date": datetime.now(UTC).isoformat()}
-    results["seed_command"] = bench_seed_command(args.days, args.features)
-    seed = results["seed_command"]
-    print(f"Machine: {results['machine']}\nDate: {results['date']}\n")
-    print("| phase | wall (s) |\n|---|---:|")
-    for phase, seconds in seed["phases"].items():
-        print(f"| {phase} | {seconds:.1f} |")
-    print(f"| **total (process)** | **{seed['wall_s']:.1f}** |")
-    print(f"\nPeak RSS: {seed['peak_rss_gib']:.2f} GiB (target ≤ 3 GB)\n")
-    if not args.skip_ensemble_wf:
-        wf = bench_walk_forward_ensemble(args.days, args.features, args.folds)
-        results["walk_forward_ensemble"] = wf
-        print("| fold | n_train | n_test | ensemble | oracle | majority | ratio |")
-        print("|---:|---:|---:|---:|---:|---:|---:|")
-        for r in wf["folds"]:
-            print(
-                f"| {r['fold']} | {r['n_train']} | {r['n_test']} | {r['ensemble']:.3f} "
-                f"| {r['oracle']:.3f} | {r['majority']:.3f} | {r['ratio']:.1%} |"
-            )
-        print(
-            f"\nMean walk-forward ensemble accuracy {wf['ensemble']:.3f} vs oracle "
-            f"{wf['oracle']:.3f}: {wf['ratio']:.1%} of the oracle (target ≥ 95 %)."
+    seed = results["seed_command"] = bench_seed_command(args.days, args.features)
+    lines = [
+        "`python benchmarks/bench_pipeline.py` runs `python run_full_pipeline.py "
+        f"--symbol BTCUSDT --days {args.days:g} --features {args.features} --mock` in a "
+        f"child process. Machine: {results['machine']}. Date: {results['date'][:16]} "
+        f"UTC. Load average before the run: {LOAD_BEFORE:.1f}.",
+        "",
+        "| phase | wall (s) |",
+        "|---|---:|",
+        *(f"| {phase} | {sec:.1f} |" for phase, sec in seed["phases"].items()),
+        f"| **whole process (incl. imports)** | **{seed['wall_s']:.1f}** |",
+        "",
+        f"Peak RSS: **{seed['peak_rss_gib']:.2f} GiB** (target ≤ 3 GB; wall target "
+        "≤ 60 s).",
+        "",
+        "Test-period accuracy of that run: "
+        + ", ".join(
+            f"{name} {acc:.3f}"
+            for name, acc in seed["models"].items()
+            if acc is not None
         )
+        + f"; oracle {seed['oracle']:.3f}; majority "
+        f"{seed['baselines']['majority_class']:.3f}.",
+    ]
+    if not args.skip_ensemble_wf:
+        wf = results["walk_forward_ensemble"] = bench_walk_forward_ensemble(
+            args.days, args.features, args.folds
+        )
+        lines += [
+            "",
+            f"Walk-forward stacking ensemble ({args.folds} expanding folds, purged; "
+            "selection, scaling and stacking fitted inside each fold's training rows) "
+            "against the oracle on the same test rows:",
+            "",
+            "| fold | n_train | n_test | ensemble | oracle | majority | ratio | train (s) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            *(
+                f"| {r['fold']} | {r['n_train']} | {r['n_test']} | {r['ensemble']:.3f} "
+                f"| {r['oracle']:.3f} | {r['majority']:.3f} | {r['ratio']:.1%} "
+                f"| {r['train_s']:.1f} |"
+                for r in wf["folds"]
+            ),
+            "",
+            f"Mean walk-forward ensemble accuracy **{wf['ensemble']:.3f}** vs oracle "
+            f"**{wf['oracle']:.3f}**: **{wf['ratio']:.1%} of the oracle** (target ≥ 95 %).",
+        ]
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        write_section("Seed command (end to end)", text)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
 
+
+LOAD_BEFORE = __import__("os").getloadavg()[0]
 
 if __name__ == "__main__":
     main()

@@ -26,10 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_pipeline import machine  # noqa: E402
+from _common import machine, write_section  # noqa: E402
 from tests.report._fake_run import build_fake_run  # noqa: E402
-
-SECTION = "## Report"
 
 
 def _recorder(marks: list[tuple[str, float]]):  # type: ignore[no-untyped-def]
@@ -86,7 +84,7 @@ def render(result: dict[str, float], n_test: int, n_features: int) -> str:
         for k, v in result.items()
         if k.startswith("stage: ")
     )
-    return f"""{SECTION}
+    return f"""## Report
 
 `python benchmarks/bench_report.py --write` — `build_run_report` on a run directory with
 {n_test:,} test rows, {n_features} features, 3 classifiers (XGBoost, LightGBM, CatBoost)
@@ -108,23 +106,9 @@ Last build by stage (s):
 {stage_lines}
 
 Machine: {machine()}. Date: {datetime.now(UTC):%Y-%m-%d}. Load average while measuring:
-{os.getloadavg()[0]:.1f} on 2 cores — the machine was shared with other jobs, so these
-numbers are preliminary (runs under heavier load took up to 7.7 s).
+{os.getloadavg()[0]:.1f} on 2 cores (other load on the machine slows every stage; a run at
+load 4 took up to 7.7 s).
 """
-
-
-def write_section(text: str) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if SECTION in current:
-        head, rest = current.split(SECTION, 1)
-        # Keep every other section: the next "## " heading ends ours.
-        tail = rest.split("\n## ", 1)
-        after = "\n## " + tail[1] if len(tail) == 2 else ""
-        current = head + text + after
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    path.write_text(current, encoding="utf-8")
 
 
 def main() -> None:
@@ -139,7 +123,7 @@ def main() -> None:
     print(text)
     print(f"(building the fake run directory took {result['setup_s']:.1f} s)")
     if args.write:
-        write_section(text)
+        write_section("Report", text)
 
 
 if __name__ == "__main__":
