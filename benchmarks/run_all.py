@@ -16,6 +16,7 @@ COMMANDS = [
     ["bench_features.py", "--bars", "1000000"],
     ["bench_report.py", "--write"],
     ["bench_pipeline.py", "--write"],
+    ["oracle_ceiling.py", "--write"],
 ]
 
 
