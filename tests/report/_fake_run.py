@@ -121,7 +121,7 @@ def build_fake_run(
     baselines = {
         "majority": classification_metrics(truth, np.full(len(truth), majority)),
         "always_neutral": classification_metrics(truth, np.ones(len(truth), int)),
-        "zero_return": regression_metrics(yte["target_return"], np.zeros(len(yte))),
+        "zero_forecast": regression_metrics(yte["target_return"], np.zeros(len(yte))),
     }
     metrics = {
         "models": models,

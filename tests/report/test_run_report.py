@@ -76,7 +76,7 @@ def test_regression_numbers_equal_metrics_json(run_dir):
     rows = {r["model"]: r for r in table(_html(run_dir), "metrics-regression")}
     for name, test in (
         ("xgb_regressor", metrics["models"]["xgb_regressor"]["test"]),
-        ("zero_return", metrics["baselines"]["zero_return"]),
+        ("zero_forecast", metrics["baselines"]["zero_forecast"]),
     ):
         for column in ("rmse", "mae", "r2", "directional_accuracy", "pearson_ic"):
             assert rows[name][column] == format_value(test[column]), (name, column)

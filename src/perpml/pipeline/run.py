@@ -412,7 +412,7 @@ def _baselines(
     for name, scores in regression_baselines(
         yte["target_return"], past_return=past_test
     ).items():
-        out[f"{name}_return"] = scores
+        out[f"{name}_forecast"] = scores
     return out
 
 
