@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -50,25 +51,22 @@ def _fmt(value: object, pct: bool = False) -> str:
     return str(value)
 
 
+_KIND_LABELS = {"classification": "clf", "regression": "reg"}
+
+
 def print_summary(summary, oracle: float | None) -> None:  # type: ignore[no-untyped-def]
     """Print the per-model test table (models first, then baselines)."""
-    table = Table(title="Test-period results (models vs baselines)")
-    for column in (
-        "model",
-        "kind",
-        "accuracy",
-        "dir. accuracy",
-        "vs oracle",
-        "R²",
-        "RMSE",
-    ):
+    table = Table(
+        title="Test-period results (models vs baselines)", box=box.SIMPLE_HEAD
+    )
+    for column in ("model", "kind", "acc", "dir.acc", "÷oracle", "R²", "RMSE"):
         table.add_column(
             column, justify="left" if column in ("model", "kind") else "right"
         )
     for row in summary.itertuples(index=False):
         table.add_row(
             row.model,
-            row.kind,
+            _KIND_LABELS.get(row.kind, row.kind),
             _fmt(row.accuracy, pct=True),
             _fmt(row.directional_accuracy, pct=True),
             _fmt(row.oracle_ratio, pct=True),
@@ -76,6 +74,10 @@ def print_summary(summary, oracle: float | None) -> None:  # type: ignore[no-unt
             _fmt(row.rmse),
         )
     console.print(table)
+    console.print(
+        "acc = accuracy; dir.acc = directional accuracy (rows where neither truth nor "
+        "prediction is NEUTRAL); ÷oracle = accuracy / oracle accuracy."
+    )
     if oracle is not None:
         console.print(
             f"Oracle accuracy (simulator's true probabilities): [bold]{oracle:.1%}[/] "
