@@ -264,12 +264,12 @@ def config_from_mapping(raw: dict[str, Any]) -> RunConfig:
             f"Unknown section(s) {unknown}. Valid sections: {sorted(sections)}."
         )
     built: dict[str, Any] = {}
-    for name, f in sections.items():
+    for name in sections:
         values = raw.get(name, {})
         if not isinstance(values, dict):
             raise ConfigError(f"[{name}] must be a table, got {values!r}.")
-        default = f.default_factory()  # type: ignore[misc]
-        built[name] = _build_section(type(default), values, name)
+        section_cls = type(getattr(RunConfig(), name))
+        built[name] = _build_section(section_cls, values, name)
     return RunConfig(**built)
 
 

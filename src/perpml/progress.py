@@ -18,6 +18,7 @@ from rich.progress import (
     BarColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -49,7 +50,7 @@ class PhaseProgress:
         self.console = console or Console(stderr=False)
         self.timings: dict[str, float] = {}
         self._progress: Progress | None = None
-        self._task: int | None = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> PhaseProgress:
         if not self.quiet:

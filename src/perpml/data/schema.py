@@ -90,7 +90,7 @@ def interval_to_timedelta(interval: str) -> pd.Timedelta:
         return INTERVALS[interval]
     except KeyError:
         raise ConfigError(
-            f"`interval` must be one of {sorted(INTERVALS, key=INTERVALS.get)}, "
+            f"`interval` must be one of {sorted(INTERVALS, key=INTERVALS.__getitem__)}, "
             f"got {interval!r}. Pass e.g. interval='5m'."
         ) from None
 

@@ -134,7 +134,7 @@ def mom_mfi(
 )
 def mom_ppo(close: np.ndarray, *, fast: int, slow: int) -> np.ndarray:
     """Percentage price oscillator with SMAs, 100 * (SMA fast - SMA slow) / SMA slow."""
-    return talib.PPO(close, fastperiod=fast, slowperiod=slow, matype=0)
+    return talib.PPO(close, fastperiod=fast, slowperiod=slow, matype=talib.MA_Type.SMA)
 
 
 @register_feature(

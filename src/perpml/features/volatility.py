@@ -80,7 +80,9 @@ def vola_natr(
 
 
 def _bbands(close: np.ndarray, window: int) -> tuple[np.ndarray, ...]:
-    return talib.BBANDS(close, timeperiod=window, nbdevup=2.0, nbdevdn=2.0, matype=0)
+    return talib.BBANDS(
+        close, timeperiod=window, nbdevup=2.0, nbdevdn=2.0, matype=talib.MA_Type.SMA
+    )
 
 
 @register_feature(

@@ -529,7 +529,7 @@ class BaseModel(BaseEstimator):
                 and int(k) in CLASS_LABELS
                 and isinstance(w, numbers.Real)
                 and math.isfinite(w)
-                and w > 0
+                and float(w) > 0
                 for k, w in cw.items()
             )
             if not ok:

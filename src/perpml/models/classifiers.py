@@ -309,7 +309,7 @@ class LightGBMEntryPredictor(BaseModel):
                 num_boost_round=int(p["n_estimators"]),
                 valid_sets=valid_sets,
                 valid_names=["val"] if valid_sets else None,
-                callbacks=callbacks,
+                callbacks=callbacks,  # type: ignore[arg-type]
             )
         except lgb.basic.LightGBMError as exc:
             raise _library_failure(self, "lightgbm", exc) from exc

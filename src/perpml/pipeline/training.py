@@ -184,7 +184,7 @@ class MLTrainingPipeline:
             )
         self.feature_set_id = feature_set_id
         kind = scaler_type if apply_scaling else "none"
-        self.scaler = FeatureScaler(kind=kind).fit(X_train)
+        self.scaler = FeatureScaler(kind=kind).fit(X_train)  # type: ignore[arg-type]
         Xtr = self.scaler.transform(X_train)
         Xva = self.scaler.transform(X_val)
         Xte = self.scaler.transform(X_test)
