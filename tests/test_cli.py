@@ -77,6 +77,7 @@ def test_run_writes_the_documented_run_directory(run_dir):
     assert {"majority_class", "always_neutral", "previous_return_sign"} <= set(
         metrics["baselines"]
     )
+    assert (run_dir / "models" / "scaler.json").exists()
     for name in SEED_OUTPUTS:
         assert (run_dir / "report" / name).stat().st_size > 0
 

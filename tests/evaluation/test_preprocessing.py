@@ -96,3 +96,22 @@ def test_drop_incomplete_rows_misaligned() -> None:
     X = _X(10)
     with pytest.raises(ConfigError, match="reindex"):
         drop_incomplete_rows(X, pd.Series(np.arange(9.0)))
+
+
+@pytest.mark.parametrize("kind", ["standard", "robust", "minmax", "none"])
+def test_saved_scaler_transforms_identically(tmp_path, kind):
+    rng = np.random.default_rng(42)
+    index = pd.date_range("2024-01-01", periods=50, freq="5min", tz="UTC")
+    X = pd.DataFrame(rng.normal(3, 2, (50, 4)), index=index, columns=list("abcd"))
+    scaler = FeatureScaler(kind).fit(X.iloc[:30])
+    loaded = FeatureScaler.load(scaler.save(tmp_path / "scaler.json"))
+    pd.testing.assert_frame_equal(loaded.transform(X), scaler.transform(X))
+
+
+def test_corrupt_saved_scaler_is_an_artifact_error(tmp_path):
+    from perpml.exceptions import ArtifactError
+
+    path = tmp_path / "scaler.json"
+    path.write_text("{not json")
+    with pytest.raises(ArtifactError, match="Re-run"):
+        FeatureScaler.load(path)

@@ -8,6 +8,9 @@ does this per fold.
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -16,7 +19,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from perpml.exceptions import ConfigError, FeatureError, InsufficientDataError
+from perpml.exceptions import (
+    ArtifactError,
+    ConfigError,
+    FeatureError,
+    InsufficientDataError,
+)
 
 __all__ = ["SCALER_KINDS", "FeatureScaler", "drop_incomplete_rows", "make_scaler"]
 
@@ -120,6 +128,75 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
         """Output column names (unchanged input names)."""
         check_is_fitted(self, "feature_names_in_")
         return np.asarray(self.feature_names_in_, dtype=object)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted statistics as JSON (no pickle), atomically.
+
+        ``FeatureScaler.load(path)`` gives a scaler whose ``transform`` is identical.
+        """
+        check_is_fitted(self, "feature_names_in_")
+        state = {}
+        if self.scaler_ is not None:
+            for name in _SCALER_STATE:
+                value = getattr(self.scaler_, name, None)
+                if value is not None:
+                    state[name] = np.asarray(value).tolist()
+        payload = {
+            "kind": self.kind,
+            "features": [str(c) for c in self.feature_names_in_],
+            "state": state,
+        }
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(payload), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureScaler:
+        """Read a scaler written by :meth:`save`."""
+        try:
+            payload = json.loads(Path(path).read_text(encoding="utf-8"))
+            scaler = cls(kind=payload["kind"])
+            features = payload["features"]
+            state = payload["state"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ArtifactError(
+                f"Cannot read a saved FeatureScaler from {str(path)!r}: {exc}. "
+                "Re-run the pipeline to write it again."
+            ) from None
+        scaler.feature_names_in_ = np.asarray(features, dtype=object)
+        scaler.n_features_in_ = len(features)
+        inner = {
+            "standard": StandardScaler,
+            "robust": RobustScaler,
+            "minmax": MinMaxScaler,
+            "none": None,
+        }[scaler.kind]
+        scaler.scaler_ = None
+        if inner is not None:
+            fitted = inner()
+            for name, value in state.items():
+                array = np.asarray(value)
+                setattr(fitted, name, array if array.ndim else array.item())
+            scaler.scaler_ = fitted
+        return scaler
+
+
+# Fitted attributes of sklearn's scalers that their transform needs.
+_SCALER_STATE = (
+    "mean_",
+    "var_",
+    "scale_",
+    "center_",
+    "min_",
+    "data_min_",
+    "data_max_",
+    "data_range_",
+    "n_samples_seen_",
+    "n_features_in_",
+)
 
 
 def make_scaler(kind: str) -> FeatureScaler:

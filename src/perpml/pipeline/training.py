@@ -185,6 +185,10 @@ class MLTrainingPipeline:
         self.feature_set_id = feature_set_id
         kind = scaler_type if apply_scaling else "none"
         self.scaler = FeatureScaler(kind=kind).fit(X_train)  # type: ignore[arg-type]
+        if self.output_dir is not None:
+            # Models are trained on scaled features: keep the training-split scaler
+            # next to them so saved models can score new data.
+            self.scaler.save(self.output_dir / "scaler.json")
         Xtr = self.scaler.transform(X_train)
         Xva = self.scaler.transform(X_val)
         Xte = self.scaler.transform(X_test)

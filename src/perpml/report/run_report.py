@@ -279,10 +279,18 @@ def _shap(
     mismatch = _reproduces(model, X_test, saved)
     inputs = "the prepared (unscaled) features"
     kind = _scaler_kind(files.config_text)
-    if mismatch and kind is not None:
-        # The pipeline scales features with a scaler fitted on the training split and
-        # does not save it; refitting the same deterministic scaler on the same rows
-        # rebuilds it. The reproduction check below is the proof.
+    saved_scaler = run_dir / "models" / "scaler.json"
+    if mismatch and saved_scaler.exists():
+        # The pipeline saves the training-split scaler its models were trained with.
+        from perpml.evaluation.preprocessing import FeatureScaler
+
+        scaler = FeatureScaler.load(saved_scaler)
+        X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+        mismatch = _reproduces(model, X_test, saved)
+        inputs = f"{scaler.kind}-scaled features (the run's saved training scaler)"
+    elif mismatch and kind is not None:
+        # Older runs did not save the scaler; refitting the same deterministic scaler
+        # on the same rows rebuilds it. The reproduction check below is the proof.
         from perpml.evaluation.preprocessing import make_scaler
 
         scaler = make_scaler(kind).fit(X_train)
