@@ -103,14 +103,16 @@ def _usable_rows(
     """
     labelled = targets["target_class"].notna() & targets["label_end"].notna()
     dropped: dict[str, str] = {}
-    # A feature whose warm-up eats more than 10 % of the history would cost every
-    # model those rows; on short histories it is dropped instead (and reported).
+    # A feature with no value on the first 10 % of the history (long warm-up, or an
+    # input feed that starts late) would cost every model those rows; it is dropped
+    # instead, and reported.
     valid = features.notna().to_numpy()
     first_valid = np.where(valid.any(axis=0), valid.argmax(axis=0), len(features))
     for name, first in zip(features.columns, first_valid, strict=True):
         if first > 0.1 * len(features):
             dropped[str(name)] = (
-                f"warm-up of {first} bars exceeds 10% of the {len(features)}-bar history"
+                f"no value before bar {first} of {len(features)} (warm-up, or input "
+                "data that starts late): more than 10% of the history"
             )
     features = features.drop(columns=list(dropped))
     complete_from = features.notna().all(axis=1)
