@@ -28,8 +28,6 @@ pass the purged tail of the training period, **never the test period**.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,11 +40,17 @@ from sklearn.utils import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
 
 from perpml.exceptions import (
-    DataContractError,
     InsufficientDataError,
     ModelError,
     ModelParamsError,
     NotFittedError,
+)
+from perpml.models._validation import (
+    CLASS_LABELS,
+    check_X,
+    check_y,
+    encode_classes,
+    resolve_params,
 )
 
 __all__ = [
@@ -57,17 +61,12 @@ __all__ = [
     "registered_models",
 ]
 
-#: Integer class labels of the entry task, in ``predict_proba`` column order.
-CLASS_LABELS: tuple[int, int, int] = (0, 1, 2)
 #: Names of :data:`CLASS_LABELS`.
 CLASS_NAMES: tuple[str, str, str] = ("SHORT", "NEUTRAL", "LONG")
 
 # Fixed name -> class mapping used by ``perpml.models.load_model``; filled when a
 # concrete model class is defined (never from class-path strings in files).
 _REGISTRY: dict[str, type[BaseModel]] = {}
-
-# How many offending labels/columns an error message lists.
-_MAX_BAD_LABELS = 5
 
 
 @dataclass(frozen=True)
@@ -100,10 +99,6 @@ def registered_models() -> dict[str, type[BaseModel]]:
 
 def _is_classifier(model: BaseModel) -> bool:
     return model.task == "classification"
-
-
-def _first_labels(index: pd.Index, mask: np.ndarray) -> list[str]:
-    return [str(v) for v in index[mask][:_MAX_BAD_LABELS]]
 
 
 class BaseModel(BaseEstimator):
@@ -456,87 +451,15 @@ class BaseModel(BaseEstimator):
             )
 
     def _resolve_params(self) -> dict[str, Any]:
-        name = type(self).__name__
-        given = self.params
-        if given is None:
-            given = {}
-        if not isinstance(given, Mapping):
-            raise ModelParamsError(
-                f"{name}: `params` must be a mapping or None, got "
-                f"{type(given).__name__}. Pass e.g. params={{'max_depth': 4}}."
-            )
-        unknown = sorted(str(k) for k in given if k not in self.default_params)
-        if unknown:
-            hint = ""
-            if {"random_state", "seed", "random_seed", "n_jobs", "nthread"} & set(
-                unknown
-            ):
-                hint = " Seed and threads are the constructor arguments random_state= and n_jobs=."
-            raise ModelParamsError(
-                f"{name}: unknown params key(s) {unknown}. Valid keys: "
-                f"{sorted(self.default_params)}.{hint}"
-            )
-        if isinstance(self.random_state, bool) or not isinstance(
-            self.random_state, numbers.Integral
-        ):
-            raise ModelParamsError(
-                f"{name}: `random_state` must be an int, got {self.random_state!r}."
-            )
-        if (
-            isinstance(self.n_jobs, bool)
-            or not isinstance(self.n_jobs, numbers.Integral)
-            or self.n_jobs < 1
-        ):
-            raise ModelParamsError(
-                f"{name}: `n_jobs` must be a positive int, got {self.n_jobs!r}. "
-                "Pass e.g. n_jobs=2."
-            )
-        params = {**self.default_params, **given}
-        self._check_common_params(params)
+        params = resolve_params(
+            type(self).__name__,
+            self.params,
+            self.default_params,
+            self.random_state,
+            self.n_jobs,
+        )
         self._validate_params(params)
         return params
-
-    def _check_common_params(self, params: Mapping[str, Any]) -> None:
-        name = type(self).__name__
-
-        def bad(key: str, must: str) -> ModelParamsError:
-            return ModelParamsError(
-                f"{name}: params[{key!r}] must be {must}, got {params[key]!r}."
-            )
-
-        for key in ("n_estimators", "early_stopping_rounds"):
-            if key in params and params[key] is not None:
-                v = params[key]
-                if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                    raise bad(
-                        key, "a positive int" + (" or None" if "early" in key else "")
-                    )
-        if "learning_rate" in params:
-            v = params["learning_rate"]
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, numbers.Real)
-                or not math.isfinite(v)
-                or v <= 0
-            ):
-                raise bad("learning_rate", "a positive finite float")
-        if "class_weight" in params:
-            cw = params["class_weight"]
-            if cw is None or cw == "balanced":
-                return
-            ok = isinstance(cw, Mapping) and all(
-                str(k).isdigit()
-                and int(k) in CLASS_LABELS
-                and isinstance(w, numbers.Real)
-                and math.isfinite(w)
-                and float(w) > 0
-                for k, w in cw.items()
-            )
-            if not ok:
-                raise bad(
-                    "class_weight",
-                    "None, 'balanced' or a mapping {0|1|2: positive weight}",
-                )
 
     @classmethod
     def _decode_params(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -564,27 +487,10 @@ class BaseModel(BaseEstimator):
         self, y: np.ndarray, y_val: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray | None]:
         self.classes_ = np.array(CLASS_LABELS, dtype=np.int64)
-        present = np.unique(y)
-        if len(present) < 2:
-            raise InsufficientDataError(
-                f"{type(self).__name__}.fit: y holds a single class "
-                f"{[int(c) for c in present]}; a classifier needs at least 2. Use a "
-                "longer training period or a smaller label threshold."
-            )
-        self.trained_classes_ = present.astype(np.int64)
-        lookup = np.full(len(CLASS_LABELS), -1, dtype=np.int64)
-        lookup[present] = np.arange(len(present))
-        y_codes = lookup[y]
-        if y_val is None:
-            return y_codes, None
-        unseen = sorted(set(np.unique(y_val).tolist()) - set(present.tolist()))
-        if unseen:
-            raise InsufficientDataError(
-                f"{type(self).__name__}.fit: y_val holds class(es) {unseen} that never "
-                f"occur in y (training classes {present.tolist()}), so the validation "
-                "loss is undefined. Use a longer training period or drop those rows."
-            )
-        return y_codes, lookup[y_val]
+        self.trained_classes_, y_codes, y_val_codes = encode_classes(
+            type(self).__name__, y, y_val
+        )
+        return y_codes, y_val_codes
 
     def _check_predict_X(self, X: Any) -> pd.DataFrame:
         self._check_fitted()
@@ -598,134 +504,19 @@ class BaseModel(BaseEstimator):
         fitting: bool,
         columns: list[str] | None = None,
     ) -> pd.DataFrame:
-        name = f"{type(self).__name__}.{'fit' if fitting else 'predict'}"
-        if not isinstance(X, pd.DataFrame):
-            raise DataContractError(
-                f"{name}: `{where}` must be a pandas DataFrame of shape (n_bars, "
-                f"n_features) indexed by bar open time, got {type(X).__name__}. Wrap "
-                "it: pd.DataFrame(values, index=timestamps, columns=feature_names)."
-            )
-        cols = list(X.columns)
-        if not all(isinstance(c, str) for c in cols):
-            bad = [c for c in cols if not isinstance(c, str)][:_MAX_BAD_LABELS]
-            raise DataContractError(
-                f"{name}: `{where}` column names must be strings, got {bad!r}. "
-                "Rename the columns."
-            )
-        if len(set(cols)) != len(cols):
-            dup = sorted({c for c in cols if cols.count(c) > 1})
-            raise DataContractError(
-                f"{name}: `{where}` has duplicated columns {dup}. Drop the duplicates."
-            )
-        if columns is not None and cols != columns:
-            missing = [c for c in columns if c not in cols]
-            extra = [c for c in cols if c not in columns]
-            detail = (
-                f"missing {missing}, unexpected {extra}"
-                if missing or extra
-                else "same columns in a different order"
-            )
-            raise DataContractError(
-                f"{name}: `{where}` must have the {len(columns)} training columns in "
-                f"training order; {detail}. Select them with "
-                f"{where}[model.feature_names_in_]."
-            )
-        if fitting and (X.shape[1] == 0 or X.shape[0] == 0):
-            raise InsufficientDataError(
-                f"{name}: `{where}` must have at least 1 row and 1 column, got shape "
-                f"{X.shape}."
-            )
-        non_numeric = [
-            c
-            for c in cols
-            if not (
-                pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c])
-            )
-        ]
-        if non_numeric:
-            raise DataContractError(
-                f"{name}: `{where}` columns must be numeric, got non-numeric "
-                f"{non_numeric[:_MAX_BAD_LABELS]}. Encode or drop them."
-            )
-        values = X.to_numpy(dtype=np.float64, na_value=np.nan)
-        self._check_finite(values, X.index, cols, name, where)
-        return pd.DataFrame(values, index=X.index, columns=cols, copy=False)
-
-    def _check_finite(
-        self,
-        values: np.ndarray,
-        index: pd.Index,
-        cols: list[str],
-        name: str,
-        where: str,
-    ) -> None:
-        problems = []
-        inf = np.isinf(values)
-        if inf.any():
-            bad_cols = [c for c, m in zip(cols, inf.any(axis=0), strict=True) if m]
-            problems.append(
-                f"infinite values in columns {bad_cols[:_MAX_BAD_LABELS]} (first rows "
-                f"{_first_labels(index, inf.any(axis=1))})"
-            )
-        nan = np.isnan(values)
-        if nan.any() and not self.allow_nan:
-            bad_cols = [c for c, m in zip(cols, nan.any(axis=0), strict=True) if m]
-            problems.append(
-                f"NaN in {int(nan.any(axis=1).sum())} rows, columns "
-                f"{bad_cols[:_MAX_BAD_LABELS]} (first rows "
-                f"{_first_labels(index, nan.any(axis=1))})"
-            )
-        if problems:
-            raise DataContractError(
-                f"{name}: `{where}` must be finite: {'; '.join(problems)}. Drop the "
-                "feature warm-up rows and other incomplete rows first (e.g. "
-                "mask = X.notna().all(axis=1); X, y = X[mask], y[mask])."
-            )
+        return check_X(
+            X,
+            where,
+            model=type(self).__name__,
+            fitting=fitting,
+            allow_nan=self.allow_nan,
+            columns=columns,
+        )
 
     def _check_y(self, y: Any, X: pd.DataFrame, where: str) -> np.ndarray:
-        name = type(self).__name__
-        if isinstance(y, pd.DataFrame):
-            raise DataContractError(
-                f"{name}: `{where}` must be 1-D (a Series), got a DataFrame with "
-                f"columns {list(y.columns)[:_MAX_BAD_LABELS]}. Select one column."
-            )
-        if isinstance(y, pd.Series):
-            if len(y) == len(X) and not y.index.equals(X.index):
-                raise DataContractError(
-                    f"{name}: `{where}` index must equal the features' index (the same "
-                    "bars in the same order). Align it: y = y.loc[X.index]."
-                )
-            arr = y.to_numpy(dtype=np.float64, na_value=np.nan)
-        else:
-            try:
-                arr = np.asarray(y, dtype=np.float64)
-            except (TypeError, ValueError) as exc:
-                raise DataContractError(
-                    f"{name}: `{where}` must be numeric, got {type(y).__name__}."
-                ) from exc
-        if arr.ndim != 1 or len(arr) != len(X):
-            raise DataContractError(
-                f"{name}: `{where}` must have shape ({len(X)},) to match the features, "
-                f"got {arr.shape}. Pass the target aligned to X."
-            )
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            raise DataContractError(
-                f"{name}: `{where}` must be finite; {int(bad.sum())} NaN/inf values "
-                f"(first rows {_first_labels(X.index, bad)}). Drop rows whose target "
-                "is unknown (the last `horizon` bars) from both X and y."
-            )
-        if self.task == "regression":
-            return arr
-        invalid = ~np.isin(arr, CLASS_LABELS)
-        if invalid.any():
-            raise DataContractError(
-                f"{name}: `{where}` must hold class labels in {{0 SHORT, 1 NEUTRAL, "
-                f"2 LONG}}, got {np.unique(arr[invalid])[:_MAX_BAD_LABELS].tolist()} "
-                f"(first rows {_first_labels(X.index, invalid)}). Use "
-                "make_targets(...)['target_class']."
-            )
-        return arr.astype(np.int64)
+        # A method (not a bare call) so subclasses can extend it (LSTMForecaster
+        # accepts a multi-target DataFrame).
+        return check_y(y, X, where, model=type(self).__name__, task=self.task)
 
     # ------------------------------------------------- sidecar (persistence)
     def _sidecar_state(self) -> dict[str, Any]:
