@@ -111,6 +111,14 @@ def run(
     interval: Annotated[
         str | None, typer.Option(help="Bar interval, e.g. 5m, 1h.")
     ] = None,
+    gaps: Annotated[
+        str | None,
+        typer.Option(
+            help="Missing kline bars in files: 'raise' (default), 'flat' (insert flat "
+            "bars, at most [data] max_gap in a row) or 'drop_before' (keep the bars "
+            "after the last gap)."
+        ),
+    ] = None,
     horizon: Annotated[int | None, typer.Option(help="Label horizon in bars.")] = None,
     seed: Annotated[int | None, typer.Option(help="Simulator seed.")] = None,
     config: Annotated[
@@ -148,6 +156,7 @@ def run(
             interval=interval,
             seed=seed,
             paths=tuple(str(p) for p in path) if path else None,
+            gaps=gaps,
         )
         cfg = cfg.with_overrides("features", n_features=features)
         cfg = cfg.with_overrides("targets", horizon=horizon)

@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 SourceName = Literal["synthetic", "file"]
+GapHandling = Literal["raise", "flat", "drop_before"]
 ScaleName = Literal["volatility", "fixed"]
 LabelMethod = Literal["fixed_horizon", "triple_barrier"]
 ScalerName = Literal["standard", "robust", "minmax", "none"]
@@ -71,6 +72,8 @@ class DataConfig:
     seed: int = 42
     paths: tuple[str, ...] = ()
     funding_rate_scale: float = 1.0
+    gaps: GapHandling = "raise"
+    max_gap: int = 12
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
 
 _LITERALS: dict[str, tuple[str, ...]] = {
     "SourceName": get_args(SourceName),
+    "GapHandling": get_args(GapHandling),
     "ScaleName": get_args(ScaleName),
     "LabelMethod": get_args(LabelMethod),
     "ScalerName": get_args(ScalerName),

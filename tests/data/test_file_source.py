@@ -307,6 +307,21 @@ def test_gappy_file_raises_contract_error_naming_the_repair(
         _load(path)
 
 
+def test_gaps_are_filled_only_when_asked(tmp_path: Path, klines: pd.DataFrame) -> None:
+    path = tmp_path / "gappy.csv"
+    klines.drop(index=[5, 6]).to_csv(path, index=False)
+    filled = _load(path, gaps="flat")
+    assert len(filled) == len(_load(KLINES))
+    assert (filled.index[1:] - filled.index[:-1]).nunique() == 1
+    assert any("flat" in note for note in filled.attrs["quality_notes"])
+    tail = _load(path, gaps="drop_before")
+    assert tail.index[0] > filled.index[5]
+    with pytest.raises(DataContractError):
+        _load(path, gaps="flat", max_gap=1)
+    with pytest.raises(ConfigError, match="gaps"):
+        _load(path, gaps="interpolate")
+
+
 def test_bad_options() -> None:
     with pytest.raises(ConfigError, match="funding_rate_scale"):
         _load(KLINES, funding_rate_scale=0)

@@ -280,7 +280,8 @@ def _check_spacing(index: pd.DatetimeIndex, interval: str | None) -> list[Violat
                 _first(first_missing),
                 "Insert the missing bars explicitly with "
                 "`perpml.data.fill_gaps(frame, policy='flat')` (or policy='drop_before', "
-                "keeping only the data after the last gap).",
+                "keeping only the data after the last gap); from files, "
+                "`perpml run --gaps flat` or load_market_data('file', ..., gaps='flat').",
                 f"every {interval} bar between the first and the last must be present; "
                 f"got {missing} missing bar(s) in {gap_pos.size} gap(s)",
             )

@@ -24,6 +24,8 @@ SOURCE_OPTIONS: Mapping[str, tuple[str, ...]] = {
         "drop_last_bar",
         "max_staleness",
         "snap_tolerance",
+        "gaps",
+        "max_gap",
     ),
 }
 

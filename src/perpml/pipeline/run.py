@@ -90,6 +90,8 @@ def _load_market(config: RunConfig) -> pd.DataFrame:
         interval=data.interval,
         path=list(data.paths),
         funding_rate_scale=data.funding_rate_scale,
+        gaps=data.gaps,
+        max_gap=data.max_gap,
     )
 
 

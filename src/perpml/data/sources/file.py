@@ -20,7 +20,7 @@ import pandas as pd
 
 from perpml.data.alignment import DEFAULT_SNAP_TOLERANCE, align_asof
 from perpml.data.contract import validate_market_data
-from perpml.data.gaps import add_quality_note
+from perpml.data.gaps import add_quality_note, fill_gaps
 from perpml.data.schema import CANONICAL_COLUMNS, infer_interval, interval_to_timedelta
 from perpml.data.sources.binance_formats import SUFFIXES, ParsedFile, read_market_file
 from perpml.exceptions import (
@@ -120,6 +120,10 @@ def _combine(
     return frame.iloc[keep], source[keep], int(repeat.sum())
 
 
+#: How FileSource treats missing kline bars ("raise" = refuse, the default).
+GAP_HANDLING = ("raise", "flat", "drop_before")
+
+
 class FileSource:
     """Load a market frame from kline files plus optional feed files.
 
@@ -154,6 +158,15 @@ class FileSource:
     snap_tolerance : Timedelta or str, default 10 s
         Feed timestamps this close after a whole minute are snapped down to it
         (Binance funding times carry a few ms, some snapshots ~2 s of jitter).
+    gaps : {"raise", "flat", "drop_before"}, default "raise"
+        What to do with missing kline bars. ``"raise"`` (default) refuses the data
+        with the contract's ``gap`` error; the others opt in to
+        :func:`perpml.data.fill_gaps` with that policy (``"flat"`` inserts flat bars,
+        ``"drop_before"`` keeps the bars after the last gap), recorded in the quality
+        notes.
+    max_gap : int, optional
+        With ``gaps="flat"``: the longest run of missing bars that may be filled;
+        a longer gap raises.
 
     Notes
     -----
@@ -177,8 +190,12 @@ class FileSource:
         drop_last_bar: bool = True,
         max_staleness: pd.Timedelta | str | None = None,
         snap_tolerance: pd.Timedelta | str = DEFAULT_SNAP_TOLERANCE,
+        gaps: str = "raise",
+        max_gap: int | None = None,
     ) -> None:
         self.path = path
+        self.gaps = gaps
+        self.max_gap = max_gap
         self.funding_rate_scale = funding_rate_scale
         self.drop_last_bar = drop_last_bar
         self.max_staleness = max_staleness
@@ -242,6 +259,11 @@ class FileSource:
         if not isinstance(self.drop_last_bar, bool):
             raise ConfigError(
                 f"`drop_last_bar` must be True or False, got {self.drop_last_bar!r}."
+            )
+        if self.gaps not in GAP_HANDLING:
+            raise ConfigError(
+                f"`gaps` must be one of {list(GAP_HANDLING)}, got {self.gaps!r}. "
+                "Pass gaps='flat' to fill missing bars explicitly."
             )
 
     @staticmethod
@@ -392,6 +414,13 @@ class FileSource:
             )
         last_file = price[int(source[-1])].path if len(source) else price[0].path
         klines = self._handle_last_bar(klines, last_file)
+        if self.gaps != "raise":
+            klines = fill_gaps(
+                klines,
+                policy=self.gaps,  # type: ignore[arg-type]  # checked above
+                interval=interval,
+                max_gap=self.max_gap,
+            )
         # The grid must be a valid price frame before anything is aligned onto it.
         validate_market_data(klines, interval=interval, min_rows=1)
         out = klines.copy()
