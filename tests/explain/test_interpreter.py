@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
 
-from perpml.exceptions import ConfigError, FeatureError, ReportError
+from perpml.exceptions import ConfigError, FeatureError
 from perpml.explain import ModelInterpreter
 
 
@@ -174,20 +172,6 @@ def test_perpml_model_is_explained_through_its_native_booster(data, tmp_path):
         xgb.DMatrix(X.iloc[[0]].to_numpy()), output_margin=True
     )[0, 2]
     assert single.attrs["prediction"] == pytest.approx(float(margin), abs=1e-4)
-
-
-def test_lstm_is_skipped_with_a_reason(data, tmp_path):
-    class LSTMForecaster:  # stands in for perpml.models.LSTMForecaster
-        task = "regression"
-
-    X, _, _ = data
-    interpreter = ModelInterpreter(LSTMForecaster(), X, output_dir=tmp_path)
-    table = interpreter.explain_predictions(X)
-    assert table.empty
-    assert "window of past rows" in table.attrs["skipped"]
-    assert not list(Path(tmp_path).iterdir())
-    with pytest.raises(ReportError, match="Cannot explain this model"):
-        interpreter.explain_single_prediction(X.iloc[[0]])
 
 
 def test_bad_inputs_raise_clear_errors(data, xgb_classifier, tmp_path):

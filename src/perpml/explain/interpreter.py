@@ -13,9 +13,11 @@ Which explainer runs
   ``shap.PermutationExplainer`` over a seeded background sample of ``X_train``, in
   probability space for classifiers. It is slow, so it explains at most
   ``max_agnostic_rows`` rows.
-* **LSTMForecaster**: skipped with a recorded reason (``skip_reason_``); its prediction
-  for a bar depends on a window of earlier rows, so permuting one row's features does
-  not define a per-feature attribution.
+* **LSTMForecaster**: ``shap.PermutationExplainer`` on the features of the bar being
+  predicted (its window's last row), the window's earlier ``lookback - 1`` rows held
+  at their real values; first output (``target_return``), target units. Attributions
+  are conditional on the bar's history (earlier rows get none) and each bar has its
+  own base value (``base_values_``). Details and cost: :mod:`perpml.explain._sequence`.
 
 Time semantics: SHAP describes what the fitted model does on the rows you pass; the
 rows are the test period's features (known at each bar's close). Nothing is refitted.
@@ -31,11 +33,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import sys
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from perpml.exceptions import ConfigError, FeatureError, ReportError
+from perpml.exceptions import (
+    ConfigError,
+    FeatureError,
+    InsufficientDataError,
+    ReportError,
+)
 from perpml.report.plots import save_figure
 
 __all__ = ["ModelInterpreter"]
@@ -65,22 +74,27 @@ class ModelInterpreter:
     max_rows : int, default 2000
         At most this many test rows are explained (seeded sample, kept in time order).
     max_agnostic_rows : int, default 100
-        Lower cap for the (slow) model-agnostic explainer.
+        Lower cap for the (slow) model-agnostic explainers (MLP, ensembles, LSTM).
 
     Attributes
     ----------
     shap_values_ : ndarray of shape (n_rows, n_features) or (n_rows, n_features, n_classes)
         Values of the last :meth:`explain_predictions` call.
     expected_value_ : ndarray of shape (n_outputs,)
-        Base value(s) the contributions add up from.
+        Base value(s) the contributions add up from (for the LSTM: the mean over the
+        explained bars of their own base values).
+    base_values_ : ndarray of shape (n_rows,) or (n_rows, n_classes)
+        Base value of each explained row: ``shap_values_.sum(axis=1) + base_values_``
+        is the explained output. Constant over rows except for the LSTM.
     explained_index_ : Index
         Bar open times of the explained rows.
     explainer_ : str
         Which method produced the values (e.g. ``"xgboost native TreeSHAP"``).
     output_space : str
         Units of the values (``"log-odds"``, ``"probability"``, ``"target units"``).
-    skip_reason_ : str or None
-        Why the model cannot be explained (LSTM); then no plot is written.
+    skip_reason_ : None
+        Kept for compatibility: every supported model is explained now (the LSTM
+        used to be skipped).
     """
 
     def __init__(
@@ -115,7 +129,8 @@ class ModelInterpreter:
         self.max_agnostic_rows = max_agnostic_rows
         self.feature_names_ = _feature_names(model, X_train)
         self.task_ = _task(model)
-        self.skip_reason_: str | None = _skip_reason(model)
+        self.skip_reason_: str | None = None
+        self._sequence = _is_sequence_model(model)
         self.explainer_ = ""
         self.output_space = ""
         self.class_names_: list[str] = []
@@ -139,22 +154,32 @@ class ModelInterpreter:
         DataFrame
             ``feature``, ``mean_abs_shap_<CLASS>`` per class (multi-class only) and
             ``mean_abs_shap`` (mean over classes of the per-class mean |SHAP|), sorted
-            by ``mean_abs_shap`` descending. Empty (with ``attrs["skipped"]``) when the
-            model is skipped. Writes ``shap_summary.png`` (beeswarm) and
+            by ``mean_abs_shap`` descending. Writes ``shap_summary.png`` (beeswarm) and
             ``shap_importance_bar.png`` into ``output_dir``.
+
+        Notes
+        -----
+        For an LSTMForecaster only bars with ``lookback`` consecutive bars ending at
+        them inside ``X_test`` can be explained (the first ``lookback - 1`` rows
+        cannot); the cap samples among those bars.
         """
-        if self.skip_reason_ is not None:
-            empty = pd.DataFrame(columns=["feature", "mean_abs_shap"])
-            empty.attrs["skipped"] = self.skip_reason_
-            return empty
         native = getattr(self.model, "native_model_", self.model)
         cap = self.max_rows
-        if _library(native) == "other":
+        if self._sequence or _library(native) == "other":
             cap = min(cap, self.max_agnostic_rows)
-        X = self._prepare(X_test, cap=cap)
-        values, base = self._shap_values(X)
+        if self._sequence:
+            X_all = self._prepare(X_test, cap=None)
+            values, rows_base, positions = self._sequence_values(X_all, cap)
+            X = X_all.iloc[positions]
+            base = np.array([rows_base.mean()])
+        else:
+            X = self._prepare(X_test, cap=cap)
+            values, base = self._shap_values(X)
+            rows_base = np.broadcast_to(base, (len(X), len(base))).copy()
+            rows_base = rows_base[:, 0] if values.ndim == 2 else rows_base
         self.shap_values_ = values
         self.expected_value_ = base
+        self.base_values_ = rows_base
         self.explained_index_ = X.index
         self.explained_data_ = X
         table = self._importance_table(values)
@@ -171,6 +196,8 @@ class ModelInterpreter:
         ----------
         X_instance : DataFrame with one row, or Series indexed by feature
             The bar to explain; a multi-row frame uses its **last** row (the latest bar).
+            For an LSTMForecaster pass a frame whose last ``lookback`` rows are
+            consecutive bars ending at the bar to explain (its window's history).
         class_idx : int, default 2
             Class whose output is explained (0 SHORT, 1 NEUTRAL, 2 LONG). Ignored for
             single-output models (regressors).
@@ -183,15 +210,23 @@ class ModelInterpreter:
             ``prediction`` (base + sum of contributions, in :attr:`output_space`),
             ``class_idx`` and ``output_space``.
         """
-        if self.skip_reason_ is not None:
-            raise ReportError(
-                f"Cannot explain this model: {self.skip_reason_}. Explain a tree model "
-                "or the MLP instead."
-            )
         if isinstance(X_instance, pd.Series):
+            if self._sequence:
+                raise InsufficientDataError(
+                    "An LSTMForecaster forecast depends on the bar's window: pass a "
+                    f"DataFrame whose last {self.model.params_['lookback']} rows are "
+                    "consecutive bars ending at the bar to explain, not a single "
+                    "Series."
+                )
             X_instance = X_instance.to_frame().T
-        X = self._prepare(X_instance, cap=None).iloc[[-1]]
-        values, base = self._shap_values(X)
+        if self._sequence:
+            X_all = self._prepare(X_instance, cap=None)
+            values, rows_base, _ = self._sequence_values(X_all, None)
+            X = X_all.iloc[[-1]]
+            base = rows_base[:1]
+        else:
+            X = self._prepare(X_instance, cap=None).iloc[[-1]]
+            values, base = self._shap_values(X)
         if values.ndim == 3:
             n_classes = values.shape[2]
             if not isinstance(class_idx, (int, np.integer)) or not (
@@ -292,10 +327,8 @@ class ModelInterpreter:
         )
         return values, np.atleast_1d(base)
 
-    def _agnostic(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        shap = _import_shap()
-
-        predict = _predict_function(self.model, self.task_, self.feature_names_)
+    def _background(self, size: int) -> pd.DataFrame:
+        """Seeded sample of ``size`` complete training rows (fewer if X_train is short)."""
         rng = np.random.default_rng(self.random_state)
         train = self.X_train[self.feature_names_].dropna()
         if len(train) == 0:
@@ -303,8 +336,49 @@ class ModelInterpreter:
                 "`X_train` has no complete row to use as SHAP background. Pass "
                 "training features without all-NaN rows."
             )
-        n_bg = min(self.background_size, len(train))
-        background = train.iloc[np.sort(rng.choice(len(train), n_bg, replace=False))]
+        n_bg = min(size, len(train))
+        return train.iloc[np.sort(rng.choice(len(train), n_bg, replace=False))]
+
+    def _sequence_values(
+        self, X: pd.DataFrame, cap: int | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """LSTM SHAP of bars of ``X`` with a full window.
+
+        ``cap=None`` explains the last row of ``X`` only (it must have a full window);
+        otherwise at most ``cap`` such bars (seeded sample, time order kept). Returns
+        (values (n, F), per-bar base values (n,), positions in ``X``).
+        """
+        from perpml.explain import _sequence
+
+        positions, forecasts = _sequence.window_positions(
+            self.model, X, cap=cap, seed=self.random_state
+        )
+        size = min(self.background_size, _sequence.MAX_SEQUENCE_BACKGROUND)
+        background = self._background(size).to_numpy(np.float64)
+        result = _sequence.explain_last_rows(
+            self.model,
+            X,
+            positions,
+            forecasts,
+            background,
+            shap=_import_shap(),
+            seed=self.random_state,
+            feature_names=self.feature_names_,
+        )
+        target = self.model.target_names_[0]
+        self.explainer_ = (
+            f"shap.PermutationExplainer (LSTM {target}: current bar's features, "
+            "window history held fixed)"
+        )
+        self.output_space = "target units"
+        return result.values, result.base_values, positions
+
+    def _agnostic(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        shap = _import_shap()
+
+        predict = _predict_function(self.model, self.task_, self.feature_names_)
+        background = self._background(self.background_size)
+        n_bg = len(background)
         masker = shap.maskers.Independent(background.to_numpy(np.float64), n_bg)
         explainer = shap.PermutationExplainer(
             predict, masker, seed=self.random_state, feature_names=self.feature_names_
@@ -482,13 +556,14 @@ def _task(model: Any) -> str:
     )
 
 
-def _skip_reason(model: Any) -> str | None:
-    if type(model).__name__ == "LSTMForecaster":
-        return (
-            "LSTMForecaster predicts from a window of past rows, so per-row feature "
-            "attributions are not defined; SHAP skipped"
-        )
-    return None
+def _is_sequence_model(model: Any) -> bool:
+    """True for a perpml LSTMForecaster (or subclass), without importing torch.
+
+    A model can only be an LSTMForecaster if its module is already imported, so a
+    missing module means "no" and explaining a tree model never loads torch.
+    """
+    module = sys.modules.get("perpml.models.lstm_forecaster")
+    return module is not None and isinstance(model, module.LSTMForecaster)
 
 
 def _library(native: Any) -> str:
