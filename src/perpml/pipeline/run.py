@@ -96,42 +96,49 @@ def _load_market(config: RunConfig) -> pd.DataFrame:
 
 
 def _usable_rows(
-    features: pd.DataFrame, targets: pd.DataFrame
+    features: pd.DataFrame,
+    targets: pd.DataFrame,
+    *,
+    decide_on: float = 1.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    """Drop warm-up rows, mostly-missing features, then every row with a gap.
+    """Drop features that are missing too often, then every row with a gap.
 
-    A feature that is NaN on more than 5 % of the rows after the longest warm-up
-    would otherwise delete those rows for every model; it is dropped and reported.
+    Which features to keep is decided on the first ``decide_on`` share of the rows
+    only (the training period), so later data availability does not shape the
+    feature set; rows with a missing kept feature or no label are dropped in every
+    period.
+
+    * A feature with no value on the first 10 % of those rows (long warm-up, or an
+      input feed that starts late) would cost every model those rows; it is dropped.
+    * A feature that is NaN on more than 5 % of the rows after the first complete row
+      would likewise delete those rows for every model; it is dropped.
+
+    Returns
+    -------
+    (X, targets, dropped)
+        Complete rows and the ``{feature: reason}`` of every dropped feature.
     """
     labelled = targets["target_class"].notna() & targets["label_end"].notna()
+    head = features.iloc[: max(1, int(len(features) * decide_on))]
+    n = len(head)
     dropped: dict[str, str] = {}
-    # A feature with no value on the first 10 % of the history (long warm-up, or an
-    # input feed that starts late) would cost every model those rows; it is dropped
-    # instead, and reported.
-    valid = features.notna().to_numpy()
-    first_valid = np.where(valid.any(axis=0), valid.argmax(axis=0), len(features))
-    for name, first in zip(features.columns, first_valid, strict=True):
-        if first > 0.1 * len(features):
+    valid = head.notna().to_numpy()
+    first_valid = np.where(valid.any(axis=0), valid.argmax(axis=0), n)
+    for name, first in zip(head.columns, first_valid, strict=True):
+        if first > 0.1 * n:
             dropped[str(name)] = (
-                f"no value before bar {first} of {len(features)} (warm-up, or input "
-                "data that starts late): more than 10% of the history"
+                f"no value in the first {first} of {n} training-period bars (warm-up, "
+                "or input data that starts late): more than 10%"
             )
-    features = features.drop(columns=list(dropped))
-    complete_from = features.notna().all(axis=1)
-    if complete_from.any():
-        # Rows after the first fully populated row; measure NaN share there.
-        first = complete_from.idxmax()
-        tail = features.loc[first:]
-    else:
-        tail = features
-    nan_share = tail.isna().mean()
-    sparse = {
-        str(name): f"NaN on {share:.0%} of rows after warm-up"
-        for name, share in nan_share.items()
-        if share > 0.05
-    }
-    dropped.update(sparse)
-    kept = features.drop(columns=list(sparse))
+    head = head.drop(columns=list(dropped))
+    complete = head.notna().all(axis=1)
+    tail = head.loc[complete.idxmax() :] if complete.any() else head
+    for name, share in tail.isna().mean().items():
+        if share > 0.05:
+            dropped[str(name)] = (
+                f"NaN on {share:.0%} of training-period rows after warm-up"
+            )
+    kept = features.drop(columns=list(dropped))
     ok = kept.notna().all(axis=1) & labelled
     return kept.loc[ok], targets.loc[ok], dropped
 
@@ -201,7 +208,11 @@ def run_pipeline(
                 vol_window=tcfg.vol_window,
                 method=tcfg.method,
             )
-            X_all, y_all, sparse = _usable_rows(features, targets)
+            X_all, y_all, sparse = _usable_rows(
+                features,
+                targets,
+                decide_on=1 - config.split.val_fraction - config.split.test_fraction,
+            )
             skipped.update(sparse)
             if len(X_all) < 500:
                 raise InsufficientDataError(
