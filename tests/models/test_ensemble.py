@@ -144,6 +144,10 @@ def test_save_load_identical_decisions(trained, tmp_path) -> None:
     for key in ("signal", "confidence", "target"):
         np.testing.assert_array_equal(a[key], b[key])
     ens.save(path)  # replacing an earlier saved ensemble is allowed
+    again = EnsembleModel.load(loaded.save(tmp_path / "resaved"))
+    c = again.get_trading_decision(X)
+    for key in ("signal", "confidence", "target"):
+        np.testing.assert_array_equal(a[key], c[key])
 
 
 def test_beats_majority_baseline(trained) -> None:

@@ -309,7 +309,7 @@ class EnsembleModel:
                     "base_models": list(models),
                     "meta": meta.to_json(),
                     "combiner": self._combiner(kind),
-                    "n_oof_rows": int(len(getattr(self, f"oof_{kind}_"))),
+                    "n_oof_rows": self._n_oof_rows(kind),
                 }
             (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
             backup = None
@@ -370,6 +370,7 @@ class EnsembleModel:
         )
         ensemble.feature_names_in_ = [str(c) for c in manifest["feature_names"]]
         ensemble.combiner_ = {}
+        ensemble.n_oof_rows_ = {}
         for kind in ("classifier", "regressor"):
             section = manifest.get(kind)
             if section is not None:
@@ -379,7 +380,15 @@ class EnsembleModel:
                 )
                 # Files written before the averaging fallback always stacked.
                 ensemble.combiner_[kind] = section.get("combiner", "stacking")
+                ensemble.n_oof_rows_[kind] = int(section.get("n_oof_rows", 0))
         return ensemble
+
+    def _n_oof_rows(self, kind: Kind) -> int:
+        """Rows the meta-model learned from (kept across save/load)."""
+        oof = getattr(self, f"oof_{kind}_", None)
+        if oof is not None:
+            return int(len(oof))
+        return int(getattr(self, "n_oof_rows_", {}).get(kind, 0))
 
     # --------------------------------------------------------------- internals
     def _base_models(self, kind: Kind) -> dict[str, BaseModel]:
