@@ -142,6 +142,9 @@ class EnsembleModel:
     ~1e-3 and would otherwise be shrunk to zero.
     """
 
+    #: Rows each meta-model learned from, restored by :meth:`load`.
+    n_oof_rows_: dict[str, int]
+
     def __init__(
         self,
         base_classifiers: Mapping[str, BaseModel] | Sequence[BaseModel] | None = None,
