@@ -52,7 +52,7 @@ __all__ = [
     "dump_config",
 ]
 
-SourceName = Literal["synthetic", "file"]
+SourceName = Literal["synthetic", "file", "archive", "binance", "postgres"]
 GapHandling = Literal["raise", "flat", "drop_before"]
 ScaleName = Literal["volatility", "fixed"]
 LabelMethod = Literal["fixed_horizon", "triple_barrier"]
@@ -63,15 +63,25 @@ WindowName = Literal["expanding", "rolling"]
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where market data comes from."""
+    """Where market data comes from.
+
+    ``symbol``, ``interval`` and ``days`` left unset (``None``) are resolved when the
+    data is loaded: the simulator uses BTCUSDT, 5m and 60 days; files give their own
+    symbol and bar spacing and all of their history. ``start`` / ``end`` are UTC dates
+    or timestamps. Relative ``paths`` in a config file are resolved against the
+    config file's folder; the run directory's ``config.toml`` stores absolute paths.
+    """
 
     source: SourceName = "synthetic"
-    symbol: str = "BTCUSDT"
-    days: float = 60.0
-    interval: str = "5m"
+    symbol: str | None = None
+    days: float | None = None
+    start: str | None = None
+    end: str | None = None
+    interval: str | None = None
     seed: int = 42
     paths: tuple[str, ...] = ()
     funding_rate_scale: float = 1.0
+    drop_last_bar: bool = True
     gaps: GapHandling = "raise"
     max_gap: int = 12
 
@@ -161,6 +171,10 @@ def _as_dict(section: Any) -> dict[str, Any]:
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
     """Check one TOML value against a field annotation (given as a string)."""
+    if isinstance(annotation, str) and annotation.endswith(" | None"):
+        if value is None:
+            return None
+        annotation = annotation[: -len(" | None")]
     allowed = _LITERALS.get(annotation)
     if allowed is not None:
         if value not in allowed:
@@ -227,11 +241,14 @@ def _check_ranges(obj: Any, section: str) -> None:
     """Value checks that types alone cannot express."""
     problems: list[str] = []
     if isinstance(obj, DataConfig):
-        if obj.days <= 0:
-            problems.append(f"[{section}].days must be > 0, got {obj.days}.")
+        if obj.days is not None and not (0 < obj.days < float("inf")):
+            problems.append(
+                f"[{section}].days (--days) must be a positive, finite number of "
+                f"days, got {obj.days}."
+            )
         from perpml.data.schema import INTERVALS
 
-        if obj.interval not in INTERVALS:
+        if obj.interval is not None and obj.interval not in INTERVALS:
             problems.append(
                 f"[{section}].interval must be one of {list(INTERVALS)}, "
                 f"got {obj.interval!r}."
@@ -320,6 +337,8 @@ def dump_config(config: RunConfig) -> str:
     for section in fields(config):
         lines.append(f"[{section.name}]")
         for key, value in dataclasses.asdict(getattr(config, section.name)).items():
+            if value is None:  # TOML has no null: an unset key stays unset
+                continue
             lines.append(f"{key} = {_toml_value(value)}")
         lines.append("")
     return "\n".join(lines)

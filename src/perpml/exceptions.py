@@ -16,6 +16,7 @@ would naturally catch, so ``except ValueError`` keeps working::
     │   ├── ModelParamsError (ModelError, ValueError)  unknown/invalid ``params=`` keys
     │   └── ArtifactError (ModelError, OSError)        saved model/dataset missing, corrupt, checksum mismatch
     ├── LeakageError (PerpmlError, ValueError)         a split/fit would let the future leak into the past
+    ├── RunDirectoryError (PerpmlError, OSError)       run directory not empty / not writable / a file
     └── ReportError (PerpmlError, RuntimeError)        report/plot generation failed
 
 Messages say what must hold, what was got, where, and how to fix it.
@@ -43,6 +44,7 @@ __all__ = [
     "NotFittedError",
     "PerpmlError",
     "ReportError",
+    "RunDirectoryError",
 ]
 
 
@@ -117,3 +119,7 @@ class LeakageError(PerpmlError, ValueError):
 
 class ReportError(PerpmlError, RuntimeError):
     """A report or plot could not be generated."""
+
+
+class RunDirectoryError(PerpmlError, OSError):
+    """A run directory cannot be used: not empty, not writable, or a file."""

@@ -1,8 +1,10 @@
-"""Progress display for long commands: rich bars on a terminal, silence elsewhere.
+"""Progress display for long commands: rich bars on a terminal, lines elsewhere.
 
-Quiet when asked (``--quiet``), when stdout is not a terminal (CI logs, pipes) or when
-``PERPML_QUIET=1``. Quiet mode prints nothing but errors and the final summary that the
-caller prints itself.
+On a terminal each phase gets a bar. When stdout is not a terminal (``make run``, CI
+logs, ``nohup``) each phase prints one line when it starts and one with its elapsed
+time when it ends, so a log never sits silent for a minute. Quiet when asked
+(``--quiet``) or when ``PERPML_QUIET=1``: then only :meth:`PhaseProgress.info` lines,
+errors and the caller's final summary are printed.
 """
 
 from __future__ import annotations
@@ -27,12 +29,10 @@ __all__ = ["PhaseProgress", "is_quiet"]
 
 
 def is_quiet(quiet: bool | None = None) -> bool:
-    """Decide quiet mode: explicit flag, else env ``PERPML_QUIET``, else not a TTY."""
+    """Decide quiet mode: the explicit flag, else env ``PERPML_QUIET=1``."""
     if quiet is not None:
         return quiet
-    if os.environ.get("PERPML_QUIET") == "1":
-        return True
-    return not sys.stdout.isatty()
+    return os.environ.get("PERPML_QUIET") == "1"
 
 
 class PhaseProgress:
@@ -48,12 +48,16 @@ class PhaseProgress:
     def __init__(self, *, quiet: bool | None = None, console: Console | None = None):
         self.quiet = is_quiet(quiet)
         self.console = console or Console(stderr=False)
+        # Not a terminal: plain lines instead of bars (bars would print nothing).
+        self.lines = not self.quiet and not (
+            console.is_terminal if console is not None else sys.stdout.isatty()
+        )
         self.timings: dict[str, float] = {}
         self._progress: Progress | None = None
         self._task: TaskID | None = None
 
     def __enter__(self) -> PhaseProgress:
-        if not self.quiet:
+        if not self.quiet and not self.lines:
             self._progress = Progress(
                 SpinnerColumn(),
                 TextColumn("[bold]{task.description}"),
@@ -78,15 +82,34 @@ class PhaseProgress:
         start = time.perf_counter()
         if self._progress is not None:
             self._task = self._progress.add_task(name, total=total, stage="")
+        if self.lines:
+            self.console.print(f"{name} ...", markup=False, highlight=False)
         try:
             yield
         finally:
             self.timings[name] = round(time.perf_counter() - start, 3)
+            if self.lines:
+                self.console.print(
+                    f"{name}: done in {self.timings[name]:.1f}s",
+                    markup=False,
+                    highlight=False,
+                )
             if self._progress is not None and self._task is not None:
                 self._progress.update(
                     self._task, completed=total, stage=f"done in {self.timings[name]}s"
                 )
             self._task = None
+
+    def info(self, text: str) -> None:
+        """Print one line the user should see even with ``--quiet`` (no markup)."""
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
+        else:
+            self.console.print(text, markup=False, highlight=False)
+
+    def warn(self, text: str) -> None:
+        """Print a warning line (also with ``--quiet``)."""
+        self.info(f"warning: {text}")
 
     def stage(self, text: str) -> None:
         """Describe what the current phase is doing now (without advancing)."""

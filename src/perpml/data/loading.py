@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,11 +14,18 @@ from perpml.data.sources.base import MarketDataSource
 from perpml.data.sources.file import FileSource
 from perpml.exceptions import ConfigError
 
-__all__ = ["SOURCE_OPTIONS", "load_market_data"]
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "DEFAULT_SYMBOL",
+    "SOURCE_OPTIONS",
+    "check_symbol",
+    "load_market_data",
+    "parse_time",
+]
 
 #: Options each named source accepts (everything else raises ConfigError).
 SOURCE_OPTIONS: Mapping[str, tuple[str, ...]] = {
-    "synthetic": ("seed", "start"),
+    "synthetic": ("seed",),
     "file": (
         "path",
         "funding_rate_scale",
@@ -50,8 +58,7 @@ def _make_source(source: str, options: Mapping[str, Any]) -> MarketDataSource:
         # Imported lazily: the simulator is optional for users who only read files.
         from perpml.data.sources.synthetic import SyntheticSource
 
-        synthetic_args = {k: options[k] for k in ("seed", "start") if k in options}
-        return SyntheticSource(**synthetic_args)
+        return SyntheticSource(**{k: options[k] for k in ("seed",) if k in options})
     if "path" not in options:
         raise ConfigError(
             "source='file' needs `path=` (one file or a list: klines plus optional "
@@ -63,15 +70,60 @@ def _make_source(source: str, options: Mapping[str, Any]) -> MarketDataSource:
         drop_last_bar=options.get("drop_last_bar", True),
         max_staleness=options.get("max_staleness"),
         snap_tolerance=options.get("snap_tolerance", pd.Timedelta(seconds=10)),
+        gaps=options.get("gaps", "raise"),
+        max_gap=options.get("max_gap"),
     )
+
+
+#: Exchange symbols: upper-case letters and digits (BTCUSDT, 1000PEPEUSDT).
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,24}$")
+
+#: What a source gets when the caller leaves symbol / interval unset and the source
+#: cannot infer them from its data (the simulator, the exchange).
+DEFAULT_SYMBOL = "BTCUSDT"
+DEFAULT_INTERVAL = "5m"
+
+
+def check_symbol(symbol: object) -> str:
+    """Return ``symbol`` upper-cased if it is an exchange symbol, else raise.
+
+    Exchange symbols are 2-24 upper-case letters and digits; anything else (paths,
+    quotes, spaces, SQL) is refused, because symbols name files, run directories,
+    cache entries and database rows.
+    """
+    if not isinstance(symbol, str) or not SYMBOL_PATTERN.match(symbol.strip().upper()):
+        raise ConfigError(
+            f"Symbol {symbol!r} is not an exchange symbol: symbols are 2-24 upper-case "
+            "letters and digits, like BTCUSDT or 1000PEPEUSDT. Pass --symbol (config "
+            "key [data] symbol) with such a name."
+        )
+    return symbol.strip().upper()
+
+
+def parse_time(value: object, name: str) -> pd.Timestamp | None:
+    """Parse a UTC date or timestamp given as ``--start`` / ``--end`` (None passes)."""
+    if value is None or isinstance(value, pd.Timestamp) and pd.isna(value):
+        return None
+    try:
+        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        stamp = None
+    if stamp is None or pd.isna(stamp):
+        raise ConfigError(
+            f"--{name} (config key [data] {name}) must be a UTC date or timestamp "
+            f"such as 2024-01-01 or 2024-01-01T12:00, got {value!r}."
+        )
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def load_market_data(
     source: str | MarketDataSource = "synthetic",
     *,
-    symbol: str = "BTCUSDT",
+    symbol: str | None = DEFAULT_SYMBOL,
     days: float | None = 60,
-    interval: str = "5m",
+    interval: str | None = DEFAULT_INTERVAL,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Load a validated market frame from a named source or a source object.
@@ -105,15 +157,23 @@ def load_market_data(
     perpml.exceptions.DataContractError, DataFormatError, DataSourceError
         From the source or from validation.
     """
-    interval_to_timedelta(interval)
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise ConfigError(
-            f"`symbol` must be a non-empty string like 'BTCUSDT', got {symbol!r}."
-        )
+    if interval is not None:
+        interval_to_timedelta(interval)
+    if symbol is not None:
+        symbol = check_symbol(symbol)
     if days is not None and (
-        isinstance(days, bool) or not isinstance(days, int | float) or not days > 0
+        isinstance(days, bool)
+        or not isinstance(days, int | float)
+        or not 0 < days < float("inf")
     ):
-        raise ConfigError(f"`days` must be a positive number or None, got {days!r}.")
+        raise ConfigError(
+            f"`days` (--days) must be a positive, finite number or None, got {days!r}."
+        )
+    first, last = parse_time(start, "start"), parse_time(end, "end")
+    if first is not None and last is not None and last <= first:
+        raise ConfigError(
+            f"--end ({last.isoformat()}) must be after --start ({first.isoformat()})."
+        )
     if isinstance(source, str):
         impl = _make_source(source, options)
     elif isinstance(source, MarketDataSource):
@@ -128,8 +188,45 @@ def load_market_data(
             f"`source` must be a source name ({sorted(SOURCE_OPTIONS)}) or an object with "
             f"`name` and `load(symbol, days, interval)`, got {type(source).__name__}."
         )
-    frame = impl.load(symbol, days, interval)
-    frame.attrs.setdefault("symbol", symbol)
-    frame.attrs.setdefault("interval", interval)
+    infers = bool(getattr(impl, "infers_market", False))
+    if not infers:
+        symbol = symbol or DEFAULT_SYMBOL
+        interval = interval or DEFAULT_INTERVAL
+    if getattr(impl, "supports_range", False):
+        frame = impl.load(symbol, days, interval, start=first, end=last)  # type: ignore[call-arg, arg-type]
+    else:
+        frame = impl.load(symbol, days, interval)  # type: ignore[arg-type]
+        frame = _trim(frame, first, last)
     frame.attrs.setdefault("source", getattr(impl, "name", type(impl).__name__))
-    return validate_market_data(frame, interval=interval, min_rows=MIN_ROWS)
+    if symbol is not None:
+        frame.attrs["symbol"] = frame.attrs.get("symbol") or symbol
+    frame.attrs.setdefault("symbol", DEFAULT_SYMBOL)
+    resolved = frame.attrs.get("interval") or interval
+    if resolved is None:
+        from perpml.data.schema import infer_interval
+
+        resolved = infer_interval(frame.index)
+    frame.attrs["interval"] = resolved
+    return validate_market_data(frame, interval=resolved, min_rows=MIN_ROWS)
+
+
+def _trim(
+    frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> pd.DataFrame:
+    """Keep the bars whose open time lies in ``[start, end]`` (attrs kept)."""
+    if start is None and end is None:
+        return frame
+    keep = pd.Series(True, index=frame.index)
+    if start is not None:
+        keep &= frame.index >= start
+    if end is not None:
+        keep &= frame.index <= end
+    if not keep.any():
+        raise ConfigError(
+            f"No bar of the data lies between --start {start} and --end {end}; the "
+            f"data covers {frame.index[0].isoformat()} to "
+            f"{frame.index[-1].isoformat()}."
+        )
+    out = frame.loc[keep.to_numpy()]
+    out.attrs = dict(frame.attrs)
+    return out

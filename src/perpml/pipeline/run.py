@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,11 @@ import numpy as np
 import pandas as pd
 
 from perpml.config import RunConfig, dump_config
-from perpml.exceptions import InsufficientDataError
+from perpml.data.schema import interval_to_timedelta
+from perpml.exceptions import InsufficientDataError, RunDirectoryError
 from perpml.progress import PhaseProgress
 
-__all__ = ["RunResult", "run_pipeline"]
+__all__ = ["RunResult", "default_run_dir", "prepare_run_dir", "run_pipeline"]
 
 
 @dataclass(frozen=True)
@@ -71,28 +73,107 @@ def _write_json(path: Path, payload: Any) -> None:
     _atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default))
 
 
-def _load_market(config: RunConfig) -> pd.DataFrame:
+def _load_market(config: RunConfig) -> tuple[pd.DataFrame, RunConfig]:
+    """Load the market and return it with the config's data section resolved.
+
+    Unset symbol / interval / days take what the data says (files) or the
+    simulator's defaults, so the run directory records what was actually used.
+    """
     from perpml.data import load_market_data
 
     data = config.data
+    common: dict[str, Any] = {
+        "symbol": data.symbol,
+        "days": data.days,
+        "interval": data.interval,
+        "start": data.start,
+        "end": data.end,
+    }
     if data.source == "synthetic":
-        return load_market_data(
+        market = load_market_data(
             "synthetic",
-            symbol=data.symbol,
-            days=data.days,
-            interval=data.interval,
+            **{
+                **common,
+                "days": 60.0 if data.days is None and not data.end else data.days,
+            },
             seed=data.seed,
         )
-    return load_market_data(
-        "file",
-        symbol=data.symbol,
-        days=data.days,
-        interval=data.interval,
-        path=list(data.paths),
-        funding_rate_scale=data.funding_rate_scale,
-        gaps=data.gaps,
-        max_gap=data.max_gap,
+    elif data.source == "file":
+        market = load_market_data(
+            "file",
+            **common,
+            path=list(data.paths),
+            funding_rate_scale=data.funding_rate_scale,
+            drop_last_bar=data.drop_last_bar,
+            gaps=data.gaps,
+            max_gap=data.max_gap,
+        )
+    else:
+        market = load_market_data(data.source, **common)
+    bars = len(market)
+    step = interval_to_timedelta(market.attrs["interval"])
+    span_days = bars * step / pd.Timedelta(days=1)
+    resolved = config.with_overrides(
+        "data",
+        symbol=market.attrs["symbol"],
+        interval=market.attrs["interval"],
+        days=data.days if data.days is not None else round(span_days, 6),
     )
+    return market, resolved
+
+
+def default_run_dir(config: RunConfig) -> Path:
+    """``runs/SYMBOL_SOURCE_INTERVAL_DAYSd`` for a resolved config (always under runs/)."""
+    from perpml.data.loading import check_symbol
+
+    data = config.data
+    symbol = check_symbol(data.symbol)
+    days = f"{data.days:g}d" if data.days is not None else "all"
+    return Path("runs") / f"{symbol}_{data.source}_{data.interval}_{days}"
+
+
+def prepare_run_dir(run_dir: Path, *, overwrite: bool) -> Path:
+    """Create ``run_dir``, refusing a non-empty one unless ``overwrite`` empties it.
+
+    Runs never mix: files of an earlier run left beside a new one would be read by
+    the report as if they were the new run's.
+    """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirectoryError(
+            f"--out {str(run_dir)!r} is an existing file, not a directory. Pass a new "
+            "or empty directory to --out."
+        )
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise RunDirectoryError(
+                f"Run directory {str(run_dir)!r} is not empty (an earlier run?). Pass "
+                "--overwrite to replace it, or another --out."
+            )
+        if (
+            not (run_dir / "run.json").exists()
+            and not (run_dir / "config.toml").exists()
+        ):
+            raise RunDirectoryError(
+                f"--overwrite refuses to empty {str(run_dir)!r}: it does not look like "
+                "a perpml run directory (no run.json or config.toml). Pass another "
+                "--out."
+            )
+        for child in run_dir.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".perpml-write-test"
+        probe.write_text("", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        raise RunDirectoryError(
+            f"Cannot write the run directory {str(run_dir)!r}: {exc.strerror or exc}. "
+            "Pass a writable --out."
+        ) from None
+    return run_dir
 
 
 def _usable_rows(
@@ -145,9 +226,10 @@ def _usable_rows(
 
 def run_pipeline(
     config: RunConfig,
-    out_dir: str | Path,
+    out_dir: str | Path | None = None,
     *,
     quiet: bool | None = None,
+    overwrite: bool = False,
 ) -> RunResult:
     """Run data → features → models → report and write a run directory.
 
@@ -155,25 +237,29 @@ def run_pipeline(
     ----------
     config : RunConfig
         Resolved configuration (written to ``out_dir/config.toml``).
-    out_dir : path
-        Run directory; created if missing, files in it are replaced.
+    out_dir : path, optional
+        Run directory; created if missing. ``None``: :func:`default_run_dir` (under
+        ``runs/``). A non-empty directory is refused unless ``overwrite``.
     quiet : bool, optional
-        Hide progress bars (default: quiet when stdout is not a terminal).
+        Hide progress (default: bars on a terminal, one line per phase elsewhere).
+    overwrite : bool, default False
+        Empty a non-empty run directory first.
 
     Returns
     -------
     RunResult
     """
     from perpml.data import data_fingerprint, data_quality_report
-    from perpml.data.schema import interval_to_timedelta
     from perpml.evaluation.splits import chronological_split
     from perpml.features import build_features, feature_set_id
     from perpml.features.targets import make_targets
     from perpml.pipeline.artifacts import export_prepared_datasets, library_versions
 
-    run_dir = Path(out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(run_dir / "config.toml", dump_config(config))
+    if out_dir is not None:
+        # Checked before loading so a bad --out fails fast.
+        candidate = Path(out_dir)
+        if candidate.exists() and not candidate.is_dir():
+            prepare_run_dir(candidate, overwrite=overwrite)
     tcfg = config.targets
     horizon = tcfg.horizon
     embargo_bars = (
@@ -183,13 +269,23 @@ def run_pipeline(
     with PhaseProgress(quiet=quiet) as progress:
         # ---------------------------------------------------------------- Phase 1
         with progress.phase("Phase 1: market data", total=2):
-            progress.stage(f"loading {config.data.source} {config.data.symbol}")
-            market = _load_market(config)
+            progress.stage(f"loading {config.data.source} data")
+            market, config = _load_market(config)
+            progress.info(
+                f"Market: {config.data.symbol} {config.data.interval} from "
+                f"{config.data.source}, {market.index[0].isoformat()} to "
+                f"{market.index[-1].isoformat()}, {len(market):,} bars"
+            )
+            run_dir = prepare_run_dir(
+                Path(out_dir) if out_dir is not None else default_run_dir(config),
+                overwrite=overwrite,
+            )
+            _atomic_write_text(run_dir / "config.toml", dump_config(config))
             progress.advance("validated")
             quality = data_quality_report(market)
             fingerprint = data_fingerprint(market)
             progress.advance(f"{len(market):,} bars")
-        interval = interval_to_timedelta(config.data.interval)
+        interval = interval_to_timedelta(market.attrs["interval"])
         embargo = interval * embargo_bars
 
         # ---------------------------------------------------------------- Phase 2

@@ -503,17 +503,37 @@ class SyntheticSource:
     def __repr__(self) -> str:
         return f"SyntheticSource(seed={self.seed!r}, start={self.start!r})"
 
-    def load(self, symbol: str, days: float | None, interval: str) -> pd.DataFrame:
+    #: ``load`` takes ``start`` / ``end`` (see :func:`perpml.data.load_market_data`).
+    supports_range = True
+
+    def load(
+        self,
+        symbol: str,
+        days: float | None,
+        interval: str,
+        *,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
         """Return ``simulate_market(symbol, days, interval, seed, start).frame``.
 
         ``days=None`` means the default 60 days (a simulator has no "everything").
+        ``start`` replaces the source's own start; with ``end`` too, the market runs
+        from ``start`` to ``end`` (``days`` is then ignored); ``end`` alone ends the
+        market there.
         """
+        n_days = 60.0 if days is None else float(days)
+        first = pd.Timestamp(self.start) if start is None else start
+        if end is not None:
+            if start is None:
+                first = end - pd.Timedelta(days=n_days)
+            n_days = (end - first) / pd.Timedelta(days=1)
         return simulate_market(
             symbol=symbol,
-            days=60 if days is None else days,
+            days=n_days,
             interval=interval,
             seed=self.seed,
-            start=self.start,
+            start=first,
         ).frame
 
 

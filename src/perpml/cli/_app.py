@@ -1,0 +1,43 @@
+"""The Typer application, its consoles and the one way commands report errors.
+
+Every command prints a clear one-line error (no traceback) for perpml errors and exits
+with status 2; unexpected failures keep their traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from perpml.exceptions import PerpmlError
+
+__all__ = ["app", "console", "err_console", "escape", "fail"]
+
+# libgomp's default busy-wait makes LightGBM several times slower when the cores are
+# shared (e.g. with PyTorch's pool); must be set before any OpenMP library loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+app = typer.Typer(
+    name="perpml",
+    help=(
+        "Machine-learning research on crypto perpetual futures, honestly evaluated.\n\n"
+        "Start with `perpml run --mock` (simulated market, no network), then open "
+        "RUN_DIR/report/model_report.html."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Wide enough for the results table when output is piped (rich assumes 80 columns).
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True)
+
+
+def fail(exc: PerpmlError) -> None:
+    """Print a perpml error on one line (markup-escaped) and exit with status 2."""
+    err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}")
+    raise typer.Exit(code=2)
