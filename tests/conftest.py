@@ -50,7 +50,9 @@ def redis_url():  # type: ignore[no-untyped-def]
         return
     with redis_server() as url:
         if url is None:
-            require_or_skip("redis-server is not installed (apt-get install redis-server)")
+            require_or_skip(
+                "redis-server is not installed (apt-get install redis-server)"
+            )
         yield url
 
 

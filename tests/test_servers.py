@@ -20,4 +20,6 @@ def test_postgres_fixture_gives_a_fresh_database(postgres_db):
     import psycopg
 
     with psycopg.connect(postgres_db) as conn:
-        assert conn.execute("select count(*) from pg_tables where schemaname='public'").fetchone() == (0,)
+        assert conn.execute(
+            "select count(*) from pg_tables where schemaname='public'"
+        ).fetchone() == (0,)

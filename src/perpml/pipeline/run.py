@@ -15,10 +15,7 @@ The run directory layout is documented in ``docs/architecture.md``.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ from perpml.config import RunConfig, dump_config
 from perpml.data.schema import interval_to_timedelta
 from perpml.exceptions import InsufficientDataError, RunDirectoryError
 from perpml.progress import PhaseProgress
+from perpml.rundir.io import write_json_atomic, write_text_atomic
 
 __all__ = ["RunResult", "default_run_dir", "prepare_run_dir", "run_pipeline"]
 
@@ -47,30 +45,6 @@ class RunResult:
     oracle_accuracy: float | None
     feature_set_id: str
     timings: dict[str, float]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
-
-
-def _write_json(path: Path, payload: Any) -> None:
-    _atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default))
 
 
 def _load_market(config: RunConfig) -> tuple[pd.DataFrame, RunConfig]:
@@ -253,7 +227,7 @@ def run_pipeline(
     from perpml.evaluation.splits import chronological_split
     from perpml.features import build_features, feature_set_id
     from perpml.features.targets import make_targets
-    from perpml.pipeline.artifacts import export_prepared_datasets, library_versions
+    from perpml.rundir.datasets import export_prepared_datasets, library_versions
 
     if out_dir is not None:
         # Checked before loading so a bad --out fails fast.
@@ -280,7 +254,7 @@ def run_pipeline(
                 Path(out_dir) if out_dir is not None else default_run_dir(config),
                 overwrite=overwrite,
             )
-            _atomic_write_text(run_dir / "config.toml", dump_config(config))
+            write_text_atomic(run_dir / "config.toml", dump_config(config))
             progress.advance("validated")
             quality = data_quality_report(market)
             fingerprint = data_fingerprint(market)
@@ -412,7 +386,7 @@ def run_pipeline(
             "oracle_accuracy": oracle,
             "timings": progress.timings,
         }
-        _write_json(run_dir / "run.json", run_info)
+        write_json_atomic(run_dir / "run.json", run_info)
 
         if config.report.enabled:
             from perpml.report import build_run_report
@@ -421,7 +395,7 @@ def run_pipeline(
                 build_run_report(run_dir, quiet=True, on_stage=progress.stage)
                 progress.advance("model_report.html")
             run_info["timings"] = progress.timings
-            _write_json(run_dir / "run.json", run_info)
+            write_json_atomic(run_dir / "run.json", run_info)
     del pipeline
     return RunResult(
         run_dir=run_dir,
@@ -650,10 +624,10 @@ def _write_outputs(
         "baselines": baselines,
         "oracle": {"accuracy": oracle} if oracle is not None else None,
     }
-    _write_json(run_dir / "metrics.json", metrics)
-    _atomic_write_text(run_dir / "metrics.csv", summary.to_csv(index=False))
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    write_text_atomic(run_dir / "metrics.csv", summary.to_csv(index=False))
     if not walk.empty:
-        _atomic_write_text(run_dir / "walk_forward.csv", walk.to_csv(index=False))
+        write_text_atomic(run_dir / "walk_forward.csv", walk.to_csv(index=False))
     pred_dir = run_dir / "predictions"
     pred_dir.mkdir(exist_ok=True)
     for name, result in results.items():
