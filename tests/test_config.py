@@ -33,7 +33,11 @@ def test_partial_file_keeps_defaults(tmp_path):
         pytest.param({"data": {"sorce": "x"}}, "Valid keys", id="unknown-key"),
         pytest.param({"data": {"source": "ftp"}}, "must be one of", id="bad-literal"),
         pytest.param({"data": {"days": "ten"}}, "must be a number", id="bad-type"),
-        pytest.param({"data": {"days": -1}}, "days \\(--days\\) must be a positive, finite", id="bad-range"),
+        pytest.param(
+            {"data": {"days": -1}},
+            "days \\(--days\\) must be a positive, finite",
+            id="bad-range",
+        ),
         pytest.param({"data": {"interval": "7m"}}, "interval", id="bad-interval"),
         pytest.param({"targets": {"horizon": 0}}, "horizon", id="bad-horizon"),
         pytest.param({"models": {"skip_lstm": 1}}, "true or false", id="bad-bool"),

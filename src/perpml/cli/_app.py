@@ -66,7 +66,8 @@ def _main(
 
 # Wide enough for the results table when output is piped (rich assumes 80 columns).
 console = Console(width=None if sys.stdout.isatty() else 120)
-err_console = Console(stderr=True)
+# Errors are never wrapped mid-sentence, so they stay greppable and copyable.
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def fail(exc: PerpmlError) -> None:

@@ -15,6 +15,7 @@ The run directory layout is documented in ``docs/architecture.md``.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,11 +107,10 @@ def default_run_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{symbol}_{data.source}_{data.interval}_{days}"
 
 
-def prepare_run_dir(run_dir: Path, *, overwrite: bool) -> Path:
-    """Create ``run_dir``, refusing a non-empty one unless ``overwrite`` empties it.
+def check_run_dir(run_dir: Path, *, overwrite: bool) -> None:
+    """Raise :class:`RunDirectoryError` if ``run_dir`` cannot take a new run.
 
-    Runs never mix: files of an earlier run left beside a new one would be read by
-    the report as if they were the new run's.
+    Checked before any work, so a bad ``--out`` fails fast and nothing is deleted.
     """
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirectoryError(
@@ -132,6 +132,24 @@ def prepare_run_dir(run_dir: Path, *, overwrite: bool) -> Path:
                 "a perpml run directory (no run.json or config.toml). Pass another "
                 "--out."
             )
+    existing = next((p for p in (run_dir, *run_dir.parents) if p.exists()), None)
+    if existing is not None and (
+        not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)
+    ):
+        raise RunDirectoryError(
+            f"Cannot create the run directory {str(run_dir)!r}: {str(existing)!r} is "
+            "not a writable directory. Pass a writable --out."
+        )
+
+
+def prepare_run_dir(run_dir: Path, *, overwrite: bool) -> Path:
+    """Create ``run_dir``, refusing a non-empty one unless ``overwrite`` empties it.
+
+    Runs never mix: files of an earlier run left beside a new one would be read by
+    the report as if they were the new run's.
+    """
+    check_run_dir(run_dir, overwrite=overwrite)
+    if run_dir.is_dir() and any(run_dir.iterdir()):
         for child in run_dir.iterdir():
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child)
@@ -230,10 +248,7 @@ def run_pipeline(
     from perpml.rundir.datasets import export_prepared_datasets, library_versions
 
     if out_dir is not None:
-        # Checked before loading so a bad --out fails fast.
-        candidate = Path(out_dir)
-        if candidate.exists() and not candidate.is_dir():
-            prepare_run_dir(candidate, overwrite=overwrite)
+        check_run_dir(Path(out_dir), overwrite=overwrite)
     tcfg = config.targets
     horizon = tcfg.horizon
     embargo_bars = (
