@@ -359,3 +359,23 @@ def test_out_under_a_file_or_unwritable_place_is_a_clear_error(tmp_path):
         result = invoke("run", "--mock", "--out", target, *FAST)
         assert result.exit_code == 2, result.output
         assert "Pass a writable --out" in result.output
+
+
+def test_a_feed_that_misses_the_training_period_is_named(tmp_path):
+    """OI that starts after the training period: its features go, and the run says so."""
+    frame = simulate_market(symbol="ETHUSDT", days=5, seed=3).frame
+    late = frame.index[int(len(frame) * 0.9)]
+    canonical = frame[
+        ["open", "high", "low", "close", "volume", "open_interest"]
+    ].copy()
+    canonical.loc[canonical.index < late, "open_interest"] = np.nan
+    path = tmp_path / "ETHUSDT-5m.csv"
+    canonical.rename_axis("timestamp").reset_index().to_csv(path, index=False)
+    result = invoke(
+        "run", "--path", path, "--symbol", "ETHUSDT", "--interval", "5m",
+        "--out", tmp_path / "r", "--no-report", "--features", "5", "--skip-lstm",
+        "--skip-catboost", "--skip-nn",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "input open_interest: all" in result.output
+    assert "too late for the training period" in result.output

@@ -216,6 +216,52 @@ def _usable_rows(
     return kept.loc[ok], targets.loc[ok], dropped
 
 
+#: Canonical columns that are the main kline series, not an optional feed.
+_PRICE_COLUMNS = frozenset({"open", "high", "low", "close", "volume"})
+
+
+def dropped_feed_lines(
+    dropped: dict[str, str], market: pd.DataFrame, built: pd.Index
+) -> list[str]:
+    """One line per optional input feed whose every feature was dropped, with why.
+
+    A feed (open interest, funding, ratios, ...) that does not cover the training
+    period loses all of its features; the user should hear that, not find it in a
+    table. A column that is constant zero is named as such (not as "warm-up").
+    """
+    from perpml.features import list_features
+
+    table = list_features()
+    by_input: dict[str, list[str]] = {}
+    for name, inputs in zip(table["name"], table["inputs"], strict=True):
+        for column in (inputs,) if isinstance(inputs, str) else inputs:
+            if column not in _PRICE_COLUMNS:
+                by_input.setdefault(str(column), []).append(str(name))
+    lines = []
+    for column, names in sorted(by_input.items()):
+        if column not in market.columns:
+            continue
+        users = [n for n in names if n in built]
+        lost = [n for n in users if n in dropped]
+        if not lost or len(lost) < len(users):
+            continue
+        values = market[column]
+        if values.notna().any() and (values.fillna(0) == 0).all():
+            why = "the column is zero on every bar"
+        else:
+            first = values.first_valid_index()
+            why = (
+                "the column has no value at all"
+                if first is None
+                else f"its first value is at {first.isoformat()}, too late for the "
+                "training period"
+            )
+        lines.append(
+            f"input {column}: all {len(lost)} of its features dropped because {why}."
+        )
+    return lines
+
+
 def run_pipeline(
     config: RunConfig,
     out_dir: str | Path | None = None,
@@ -299,6 +345,8 @@ def run_pipeline(
                 decide_on=1 - config.split.val_fraction - config.split.test_fraction,
             )
             skipped.update(sparse)
+            for line in dropped_feed_lines(sparse, market, features.columns):
+                progress.warn(line)
             if len(X_all) < 500:
                 raise InsufficientDataError(
                     f"Only {len(X_all)} rows have complete features and labels; at "
