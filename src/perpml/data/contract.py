@@ -612,7 +612,10 @@ def check_market_data(
     column_violations, numeric = _check_columns(frame)
     violations.extend(column_violations)
     violations.extend(_check_values(frame, numeric))
-    if isinstance(frame.index, pd.DatetimeIndex) and frame.index.is_monotonic_increasing:
+    if (
+        isinstance(frame.index, pd.DatetimeIndex)
+        and frame.index.is_monotonic_increasing
+    ):
         violations.extend(_check_plausible(frame, numeric))
     if len(frame) < min_rows:
         violations.append(

@@ -315,11 +315,7 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, list[str]]:
             return raw, notes
         compression = _sniff_compression(path)
         named = (
-            "gzip"
-            if name.endswith(".gz")
-            else "zip"
-            if name.endswith(".zip")
-            else None
+            "gzip" if name.endswith(".gz") else "zip" if name.endswith(".zip") else None
         )
         if compression != named:
             what = compression or "plain text"
@@ -381,7 +377,10 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, list[str]]:
 
 #: Times outside this window cannot be market data of a crypto perpetual (the first
 #: perpetuals traded in 2016); they are units read wrongly.
-PLAUSIBLE_TIMES = (pd.Timestamp("2010-01-01", tz="UTC"), pd.Timestamp("2100-01-01", tz="UTC"))
+PLAUSIBLE_TIMES = (
+    pd.Timestamp("2010-01-01", tz="UTC"),
+    pd.Timestamp("2100-01-01", tz="UTC"),
+)
 
 _UNITS = {1_000_000_000: "s", 1_000_000: "ms", 1_000: "µs", 1: "ns"}
 
@@ -594,7 +593,9 @@ def read_market_file(
         found |= {str(s).strip().upper() for s in raw["symbol"].dropna()}
     close_times = None
     if kind == "klines" and "close_time" in raw and time_col != "close_time":
-        close_times = parse_times(raw["close_time"], f"{str(path)!r} column 'close_time'")
+        close_times = parse_times(
+            raw["close_time"], f"{str(path)!r} column 'close_time'"
+        )
     return ParsedFile(
         path=path,
         kind=kind,

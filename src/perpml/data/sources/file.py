@@ -21,7 +21,7 @@ import pandas as pd
 from perpml.data.alignment import DEFAULT_SNAP_TOLERANCE, align_asof
 from perpml.data.contract import validate_market_data
 from perpml.data.gaps import add_quality_note, fill_gaps
-from perpml.data.schema import CANONICAL_COLUMNS, infer_interval, interval_to_timedelta
+from perpml.data.schema import CANONICAL_COLUMNS, interval_to_timedelta
 from perpml.data.sources.binance_formats import SUFFIXES, ParsedFile, read_market_file
 from perpml.data.sources.file_checks import (
     check_close_times,
@@ -32,7 +32,6 @@ from perpml.data.sources.file_checks import (
 )
 from perpml.exceptions import (
     ConfigError,
-    DataContractError,
     DataFormatError,
     DataSourceError,
 )
@@ -109,7 +108,8 @@ def _combine(
         raise DataFormatError(
             f"{str(files[source[base]].path)!r} and {str(files[source[row]].path)!r} "
             f"both hold {layout} at {frame.index[row].isoformat()} with different "
-            f"values ({columns[col]}: {values[base, col]!r} vs {values[row, col]!r}). "
+            f"values ({columns[col]}: {float(values[base, col])!r} vs "
+            f"{float(values[row, col])!r}). "
             "Rows repeated across files are dropped only when identical; remove one of "
             "the two files (or the overlapping rows) so each time has one value."
         )
@@ -361,7 +361,6 @@ class FileSource:
             read_market_file(p, funding_rate_scale=float(self.funding_rate_scale))
             for p in paths
         ]
-        symbol, symbol_how = resolve_symbol(parsed, symbol)
         groups: dict[str, list[ParsedFile]] = {}
         for item in parsed:
             groups.setdefault(item.layout, []).append(item)
@@ -372,6 +371,7 @@ class FileSource:
                 f"grid; got none among {[str(p.path) for p in parsed]}. Pass kline "
                 "files plus feed files (metrics, open interest, funding)."
             )
+        symbol, symbol_how = resolve_symbol(parsed, symbol)
         for item in price:
             check_order(item)
         interval, interval_how = resolve_interval(price, interval)
@@ -383,6 +383,12 @@ class FileSource:
         klines.attrs = {"symbol": symbol, "interval": interval, "source": self.name}
         for note in (n for item in parsed for n in item.notes):
             add_quality_note(klines, note)
+        if "file name says" in symbol_how:
+            add_quality_note(
+                klines,
+                f"symbol {symbol} was given (--symbol), but {symbol_how[7:]}; the "
+                "files hold no symbol column to check.",
+            )
         if len(price) > 1:
             add_quality_note(
                 klines,

@@ -51,6 +51,15 @@ _INTERLEAVED_SHARE = 0.3
 _ONE_MS = pd.Timedelta(milliseconds=1).value
 
 
+def _span(ns: int) -> str:
+    """A duration for messages: ``-1 ms``, ``1 µs``, ``3599999 ms``."""
+    if ns % 1_000_000 == 0:
+        return f"{ns // 1_000_000} ms"
+    if ns % 1_000 == 0:
+        return f"{ns // 1_000} µs"
+    return f"{ns} ns"
+
+
 def _stem(path_name: str) -> str:
     lower = path_name.lower()
     for suffix in sorted(SUFFIXES, key=len, reverse=True):
@@ -103,8 +112,7 @@ def resolve_symbol(parsed: Sequence[ParsedFile], symbol: str | None) -> tuple[st
         shown = "; ".join(f"{s}: {names[:3]}" for s, names in sorted(holders.items()))
         raise DataFormatError(
             f"All files must hold one symbol; got {len(holders)} ({shown}). Pass only "
-            "the files of one symbol"
-            + (f" (--symbol {symbol})." if symbol else ".")
+            "the files of one symbol" + (f" (--symbol {symbol})." if symbol else ".")
         )
     found = next(iter(holders), None)
     if found is not None:
@@ -115,6 +123,11 @@ def resolve_symbol(parsed: Sequence[ParsedFile], symbol: str | None) -> tuple[st
                 "exchange symbol (2-24 upper-case letters and digits, like BTCUSDT). "
                 "Fix the symbol column of the file."
             )
+    names = {
+        item.path.name: symbol_from_file_name(item.path.name)
+        for item in parsed
+        if item.kind == "klines"
+    }
     if symbol is not None:
         wanted = check_symbol(symbol)
         if found is not None and found != wanted:
@@ -123,14 +136,12 @@ def resolve_symbol(parsed: Sequence[ParsedFile], symbol: str | None) -> tuple[st
                 f"{holders[found][0]!r} holds {found}. Leave --symbol out to use the "
                 f"file's symbol, or pass the files of {wanted}."
             )
+        named = {g for g in names.values() if g is not None and g != wanted}
+        if found is None and named:
+            return wanted, f"given; the file name says {sorted(named)[0]}"
         return wanted, "given"
     if found is not None:
         return found, f"from {holders[found][0]}"
-    names = {
-        item.path.name: symbol_from_file_name(item.path.name)
-        for item in parsed
-        if item.kind == "klines"
-    }
     guesses = {g for g in names.values() if g is not None}
     if len(guesses) == 1 and None not in names.values():
         return guesses.pop(), "from the file name"
@@ -260,7 +271,7 @@ def check_close_times(item: ParsedFile, interval: str) -> None:
         bad = np.flatnonzero(~((diff >= step - _ONE_MS) & (diff <= step)))
         if bad.size:
             row = int(bad[0])
-            got = pd.Timedelta(int(diff[row]), unit="ns")
+            got = _span(int(diff[row]))
             hint = (
                 f"The {item.time_column!r} times look like bar close times (or later): "
                 "the file is stamped by close time, which would hand every bar the "
@@ -281,10 +292,12 @@ def check_close_times(item: ParsedFile, interval: str) -> None:
             )
             raise DataContractError(f"{where}: {violation.describe()}", [violation])
     offset = index.asi8 % step
-    on_close = (offset == step - _ONE_MS) | (offset == step - 1_000) | (offset == step - 1)
+    on_close = (
+        (offset == step - _ONE_MS) | (offset == step - 1_000) | (offset == step - 1)
+    )
     if len(index) and on_close.mean() >= 0.5:
         sample = index[np.flatnonzero(on_close)[0]]
-        lag = pd.Timedelta(int(step - offset[np.flatnonzero(on_close)[0]]), unit="ns")
+        lag = _span(int(step - offset[np.flatnonzero(on_close)[0]])).replace(" ", "")
         violation = Violation(
             "close_time",
             item.time_column,
@@ -342,9 +355,9 @@ def drop_feed_repeats(
             col = int(np.argmax(differs))
             shown.append(
                 f"{feed.index[base].isoformat()}: {columns[col]} "
-                f"{values[base, col]!r} vs {values[row, col]!r}"
+                f"{float(values[base, col])!r} vs {float(values[row, col])!r}"
             )
-        col0 = columns[int(np.argmax(~((values[rows[0]] == values[first[rows[0]]]))))]
+        col0 = columns[int(np.argmax(~(values[rows[0]] == values[first[rows[0]]])))]
         violation = Violation(
             "duplicate",
             col0,
