@@ -143,3 +143,13 @@ def test_run_infers_the_market_from_the_file(tmp_path: Path) -> None:
     assert "1,151 bars" in output
     config = (out / "config.toml").read_text()
     assert 'symbol = "ETHUSDT"' in config and 'interval = "5m"' in config
+
+
+def test_semicolon_file_with_decimal_commas(tmp_path: Path) -> None:
+    raw = binance_klines(10)
+    path = tmp_path / "ETHUSDT.csv"
+    raw.to_csv(path, index=False, sep=";", decimal=",")
+    out = FileSource(path).load()
+    assert out["close"].iloc[3] == raw["close"].iloc[3]
+    raw.to_csv(path, index=False, sep=";")  # decimal points
+    assert FileSource(path).load()["close"].iloc[3] == raw["close"].iloc[3]

@@ -333,6 +333,10 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, list[str]]:
                 "read it with that separator."
             )
         options = {"compression": compression, "sep": sep, "encoding": "utf-8-sig"}
+        if sep == ";":
+            # Semicolon files usually come from locales writing decimal commas; a
+            # value written with a point stays text and is converted later anyway.
+            options["decimal"] = ","
         first = pd.read_csv(path, header=None, nrows=1, dtype=str, **options)
         cells = {str(c).strip().lower() for c in first.iloc[0]}
         if cells & _known_names():
