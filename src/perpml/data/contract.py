@@ -21,18 +21,11 @@ Reason codes
 ``negative_volume``, ``implausible_funding``, ``price_jump``, ``too_few_rows``;
 file sources add ``close_time`` (klines stamped by close time).
 
-Plausibility limits
--------------------
-Values that cannot be real market data are errors:
-
-* ``implausible_funding``: ``|funding_rate|`` above :data:`FUNDING_RATE_CEILING`
-  (0.03 = 3 % per settlement, Binance's highest cap on any USDⓈ-M perpetual; most
-  symbols are capped lower);
-* ``price_jump``: ``|log(close / previous close)|`` above :data:`MAX_BAR_LOG_RETURN`
-  (1, i.e. a move beyond x2.72 or /2.72 within one bar).
-
-Merely suspicious values (a column that is zero on every bar, funding stored in
-percent) are warnings: :func:`perpml.data.quality.plausibility_warnings`.
+Plausibility
+------------
+``implausible_funding`` and ``price_jump`` refuse values no market produces; the
+limits, and the warnings for merely suspicious values, are in
+:mod:`perpml.data.plausibility`.
 
 Too few rows
 ------------
@@ -64,8 +57,6 @@ from perpml.data.schema import (
 from perpml.exceptions import ConfigError, DataContractError, InsufficientDataError
 
 __all__ = [
-    "FUNDING_RATE_CEILING",
-    "MAX_BAR_LOG_RETURN",
     "NON_NEGATIVE_COLUMNS",
     "REASONS",
     "InsufficientMarketDataError",
@@ -109,11 +100,6 @@ REASONS: tuple[str, ...] = (
     "too_few_rows",
 )
 
-#: Largest believable ``|funding_rate|`` per settlement: Binance's highest cap (3 %).
-FUNDING_RATE_CEILING = 0.03
-
-#: Largest believable ``|log(close_t / close_{t-1})|`` of one bar.
-MAX_BAR_LOG_RETURN = 1.0
 
 _MAX_SHOWN = 5
 _UTC_NAMES = frozenset({"UTC", "ETC/UTC", "Z", "ZULU", "UCT", "ETC/UCT"})
@@ -535,54 +521,6 @@ def _stamps_like(index: pd.Index, stamps: pd.Index) -> list[object]:
     return list(stamps)
 
 
-# --- plausibility -----------------------------------------------------------------
-
-
-def _check_plausible(frame: pd.DataFrame, numeric: Sequence[str]) -> list[Violation]:
-    """Values no market produces (limits in the module docstring)."""
-    out: list[Violation] = []
-    if "funding_rate" in numeric:
-        rate = frame["funding_rate"].to_numpy(dtype="float64")
-        bad = np.abs(rate) > FUNDING_RATE_CEILING + 1e-12
-        if bad.any():
-            worst = float(rate[bad][np.argmax(np.abs(rate[bad]))])
-            out.append(
-                Violation(
-                    "implausible_funding",
-                    "funding_rate",
-                    int(bad.sum()),
-                    _first(frame.index[bad]),
-                    "Funding rates are fractions per settlement (0.0001 = 0.01 %). If "
-                    "the file stores percent, pass --funding-rate-scale 0.01 (config "
-                    "key [data] funding_rate_scale); otherwise remove the corrupt rows.",
-                    f"|funding_rate| must be at most {FUNDING_RATE_CEILING} (3 % per "
-                    f"settlement, Binance's highest cap); got {worst!r}",
-                )
-            )
-    if "close" in numeric and len(frame) > 1:
-        close = frame["close"].to_numpy(dtype="float64")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.abs(np.diff(np.log(close)))
-        bad_pos = np.flatnonzero(step > MAX_BAR_LOG_RETURN) + 1
-        if bad_pos.size:
-            row = int(bad_pos[0])
-            out.append(
-                Violation(
-                    "price_jump",
-                    "close",
-                    int(bad_pos.size),
-                    _first(frame.index[bad_pos]),
-                    "Check those rows of the source (a misplaced decimal point, a "
-                    "row of another symbol, prices in other units); remove or fix "
-                    "them.",
-                    f"|log(close / previous close)| must be at most "
-                    f"{MAX_BAR_LOG_RETURN:g} per bar; got a move from "
-                    f"{close[row - 1]:g} to {close[row]:g}",
-                )
-            )
-    return out
-
-
 # --- public -------------------------------------------------------------------------
 
 
@@ -616,7 +554,9 @@ def check_market_data(
         isinstance(frame.index, pd.DatetimeIndex)
         and frame.index.is_monotonic_increasing
     ):
-        violations.extend(_check_plausible(frame, numeric))
+        from perpml.data.plausibility import implausible_values
+
+        violations.extend(implausible_values(frame, numeric))
     if len(frame) < min_rows:
         violations.append(
             Violation(

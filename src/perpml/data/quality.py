@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from perpml.data.plausibility import plausibility_warnings
 from perpml.data.schema import (
     CANONICAL_COLUMNS,
     INTERVALS,
     OPTIONAL_COLUMNS,
-    PRICE_COLUMNS,
     infer_interval,
 )
 from perpml.exceptions import ConfigError, DataContractError
@@ -41,9 +41,6 @@ __all__ = [
     "feed_coverage",
     "plausibility_warnings",
 ]
-
-#: Median ``|funding_rate|`` above which the file probably stores percent.
-FUNDING_PERCENT_HINT = 0.001
 
 #: Optional columns grouped by the feed that provides them.
 FEEDS: dict[str, tuple[str, ...]] = {
@@ -153,39 +150,6 @@ def constant_columns(frame: pd.DataFrame) -> dict[str, float]:
         if len(known) >= 2 and known.nunique() == 1:
             out[col] = float(known.iloc[0])
     return out
-
-
-def plausibility_warnings(frame: pd.DataFrame) -> list[str]:
-    """Sentences describing suspicious (possible, but unlikely) values of ``frame``.
-
-    See the module docstring for the rules. An empty list means nothing looked odd.
-    """
-    warnings: list[str] = []
-    constant = constant_columns(frame)
-    for col, value in constant.items():
-        if col in PRICE_COLUMNS:
-            if col == "close":
-                warnings.append(
-                    f"close is {value:g} on every bar: prices that never change are "
-                    "not market data (a placeholder export?)."
-                )
-            continue
-        if value == 0:
-            warnings.append(
-                f"{col} is zero on every bar where it is known: check the export; "
-                f"features computed from {col} carry no information."
-            )
-    if "funding_rate" in frame.columns:
-        rate = pd.to_numeric(frame["funding_rate"], errors="coerce").dropna()
-        median = float(np.median(np.abs(rate))) if len(rate) else 0.0
-        if median > FUNDING_PERCENT_HINT:
-            warnings.append(
-                f"median |funding_rate| is {median:g} per settlement, over "
-                f"{FUNDING_PERCENT_HINT:g} (the usual level is 0.0001 = 0.01 %): if "
-                "the file stores percent, pass --funding-rate-scale 0.01 (config key "
-                "[data] funding_rate_scale)."
-            )
-    return warnings
 
 
 @dataclass(frozen=True)
