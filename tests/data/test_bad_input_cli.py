@@ -227,6 +227,25 @@ def utf16_file(tmp: Path) -> list[str]:
     return [str(path)]
 
 
+def parquet_named_csv(tmp: Path) -> list[str]:
+    path = tmp / "ETHUSDT-5m-2024-01.csv"
+    binance_klines(48).drop(columns="ignore").to_parquet(path)
+    return [str(path)]
+
+
+def empty_zip(tmp: Path) -> list[str]:
+    path = tmp / "ETHUSDT-5m-2024-01.zip"
+    with zipfile.ZipFile(path, "w"):
+        pass
+    return [str(path)]
+
+
+def missing_time(tmp: Path) -> list[str]:
+    raw = binance_klines(48).astype({"open_time": float})
+    raw.loc[3, "open_time"] = np.nan
+    return [str(_csv(tmp / "ETHUSDT-5m-2024-01.csv", raw))]
+
+
 def no_symbol_anywhere(tmp: Path) -> list[str]:
     return [str(_klines(tmp, "klines.csv"))]
 
@@ -284,6 +303,9 @@ CASES = [
     pytest.param(gzip_named_csv, 0, "is gzip although its name says plain CSV", id="gzip-named-csv"),
     pytest.param(semicolon_separated, 0, "semicolon-separated", id="semicolon-separated"),
     pytest.param(utf16_file, 2, "neither UTF-8 CSV nor a gzip/zip", id="not-utf8-data-file"),
+    pytest.param(parquet_named_csv, 0, "is a Parquet file; read it as Parquet", id="parquet-named-csv"),  # noqa: E501
+    pytest.param(empty_zip, 2, "holds no file", id="empty-zip"),
+    pytest.param(missing_time, 2, r"1 row\(s\) have none \(an empty cell\), first at row 3", id="missing-time"),  # noqa: E501
     pytest.param(no_symbol_anywhere, 2, r"Cannot tell the symbol .* Pass --symbol", id="no-symbol-anywhere"),
     pytest.param(symbol_contradicts, 2, r"--symbol BTCUSDT .* was given, but .* holds ETHUSDT", id="symbol-contradicts"),
     pytest.param(interval_contradicts, 2, r"--interval 1h .* was given, but .* holds 5m", id="interval-contradicts"),

@@ -250,11 +250,14 @@ def _known_names() -> set[str]:
 
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_ZIP_MAGIC = b"PK\x03\x04"
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a file / an empty archive
+_PARQUET_MAGIC = b"PAR1"
 
 
 def _sniff_compression(path: Path) -> str | None:
-    """The compression the file's first bytes show (``gzip``, ``zip`` or None).
+    """The container the file's first bytes show (``gzip``, ``zip``, ``parquet``).
+
+    None for anything else (plain text).
 
     Decided by content, not by name: a gzip file saved as ``.csv`` is read as gzip,
     and a plain CSV saved as ``.csv.gz`` as plain text.
@@ -265,6 +268,8 @@ def _sniff_compression(path: Path) -> str | None:
         return "gzip"
     if head.startswith(_ZIP_MAGIC):
         return "zip"
+    if head.startswith(_PARQUET_MAGIC):
+        return "parquet"
     return None
 
 
@@ -315,6 +320,12 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, list[str]]:
                 raw = raw.reset_index(names=raw.index.name or INDEX_NAME)
             return raw, notes
         compression = _sniff_compression(path)
+        if compression == "parquet":
+            notes.append(f"{path.name} is a Parquet file; read it as Parquet.")
+            raw = pd.read_parquet(path)
+            if isinstance(raw.index, pd.DatetimeIndex):
+                raw = raw.reset_index(names=raw.index.name or INDEX_NAME)
+            return raw, notes
         named = (
             "gzip" if name.endswith(".gz") else "zip" if name.endswith(".zip") else None
         )

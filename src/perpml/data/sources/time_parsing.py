@@ -86,6 +86,13 @@ def parse_times(values: pd.Series, where: str) -> pd.DatetimeIndex:
         out = out.as_unit("ns")
         _check_plausible(out, where, None)
         return out
+    missing = values.isna() | (values.astype(str).str.strip() == "")
+    if missing.any():
+        raise DataFormatError(
+            f"{where}: every row needs a time; {int(missing.sum())} row(s) have none "
+            f"(an empty cell), first at row {missing.idxmax()}. Remove those rows or "
+            "fill in their times."
+        )
     numbers = pd.to_numeric(values, errors="coerce")
     if numbers.notna().all() and len(numbers):
         raw = numbers.to_numpy(dtype="float64")
@@ -101,8 +108,8 @@ def parse_times(values: pd.Series, where: str) -> pd.DatetimeIndex:
         texts = values[~is_number]
         raise DataFormatError(
             f"{where}: the column mixes epoch numbers ({int(is_number.sum())} rows, "
-            f"first {values[is_number].iloc[0]!r} at row {is_number.idxmax()}) and "
-            f"date strings ({len(texts)} rows, first {texts.iloc[0]!r} at row "
+            f"first {str(values[is_number].iloc[0])!r} at row {is_number.idxmax()}) "
+            f"and date strings ({len(texts)} rows, first {str(texts.iloc[0])!r} at row "
             f"{texts.index[0]}). Write every time in one format (epoch ms, or ISO "
             "8601 such as 2024-01-01T00:00:00Z)."
         )
