@@ -121,8 +121,7 @@ def validate(
 ) -> None:
     """Check data files against the market-data contract; print a verdict and summary.
 
-    Exit status 0: OK; 1: the data breaks the contract (every problem listed); 2: it
-    cannot be read, or an option is wrong.
+    Exit status: 0 OK; 1 the contract is broken; 2 unreadable input or bad option.
     """
     from perpml.config import RunConfig
     from perpml.data import data_quality_report, load_market_data

@@ -168,11 +168,16 @@ class FileSource:
     Notes
     -----
     Feed timestamps are the times the values became known (funding settlement time,
-    snapshot time). Kline timestamps are bar open times. A file's ``symbol`` column,
-    and the symbol in a data.binance.vision file name (``BTCUSDT-5m-2024-01.zip``),
-    must match the requested symbol. The output is never repaired silently: a gap
+    snapshot time). Kline timestamps are bar open times; a ``close_time`` column
+    must agree (see :func:`~perpml.data.sources.file_checks.check_close_times`).
+    Symbol and interval come from the data when not given (:meth:`load`); a file's
+    ``symbol`` column and the symbol in a data.binance.vision file name
+    (``BTCUSDT-5m-2024-01.zip``) must match a given symbol. Before anything else,
+    each kline file is checked for shuffled rows and interleaved series
+    (:mod:`perpml.data.sources.file_checks`), so the first error names the cause.
+    The output is never repaired silently: a gap
     between two kline files, like one inside a file, raises the contract's ``gap``
-    error naming ``perpml.data.fill_gaps``; duplicates or unsorted rows inside a
+    error naming ``perpml.data.fill_gaps``; duplicates inside a
     file raise the contract error that names the repair. Apply it to the frame
     yourself (``pd.read_csv`` + ``perpml.data.fill_gaps`` ...) or fix the files.
     """
