@@ -358,6 +358,10 @@ def test_validate_json(tmp_path: Path) -> None:
     payload = json.loads(bad.stdout)
     assert payload["ok"] is False
     assert [p["reason"] for p in payload["problems"]] == ["unsorted"]
+    unreadable = runner.invoke(app, ["validate", *truncated_zip(tmp_path), "--json"])
+    assert unreadable.exit_code == 2
+    payload = json.loads(unreadable.stdout)
+    assert payload["ok"] is False and payload["error"] == "DataFormatError"
 
 
 def test_validate_data_options(tmp_path: Path) -> None:

@@ -172,6 +172,10 @@ def validate(
                 console.print(f"  {i}. {escape(problem['message'])}")
         raise typer.Exit(code=1) from None
     except PerpmlError as exc:
+        if as_json:
+            payload = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
+            console.print_json(json.dumps(payload))
+            raise typer.Exit(code=2) from None
         fail(exc)
         return
     report = data_quality_report(market)
