@@ -316,6 +316,16 @@ def load_config(path: str | Path | None = None) -> RunConfig:
         raise ConfigError(
             f"Config file {str(path)!r} is not valid TOML: {exc}"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"Config file {str(path)!r} is not UTF-8 text (byte "
+            f"{exc.object[exc.start : exc.start + 1]!r} at position {exc.start}): TOML "
+            "files must be UTF-8. Save it as UTF-8, or pass another --config."
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"Config file {str(path)!r} is a directory. Pass a TOML file to --config."
+        ) from None
     config = config_from_mapping(raw)
     return _resolve_paths(config, path.parent)
 
