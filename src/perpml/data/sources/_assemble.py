@@ -169,7 +169,19 @@ def assemble(
         if name in feeds:
             _record_gaps(ledger, name, feeds[name], spacing, window)
     notes = ledger.notes()
-    grid = pd.date_range(klines.index[0], klines.index[-1], freq=step)
+    # Bars are expected up to the end of the last day the server should have (present
+    # or reported missing); days not published yet only shorten the frame.
+    settled = [
+        pd.Timestamp(day, tz="UTC")
+        for day, status in ledger.feed("klines").days.items()
+        if status != "unpublished"
+    ]
+    grid_end = klines.index[-1]
+    if settled:
+        grid_end = max(
+            grid_end, min(window.end, max(settled) + pd.Timedelta(days=1) - step)
+        )
+    grid = pd.date_range(klines.index[0], grid_end, freq=step)
     missing = grid.difference(klines.index)
     frame = pd.DataFrame(index=klines.index)
     for col in CANONICAL_COLUMNS:

@@ -127,7 +127,7 @@ def page_range(
         for row in fresh:
             if not rows or row[0] > rows[-1][0]:
                 rows.append(row)
-        if len(page) >= limit and fresh and fresh[-1][0] < window_end:
+        if len(page) >= limit and fresh and fresh[-1][0] + step_ms <= window_end:
             cursor = fresh[-1][0] + 1  # a full page: the window may hold more
         else:
             cursor = window_end + 1
@@ -395,7 +395,7 @@ class BinanceRestSource:
         parts: list[pd.DataFrame] = []
         for first, last in missing_runs(days, []):
             lo = first if earliest is None else max(first, earliest)
-            hi = min(last + pd.Timedelta(days=1), last_closed + pd.Timedelta(1, "ns"))
+            hi = min(last + pd.Timedelta(days=1), last_closed + pd.Timedelta(1, "ms"))
             a, b = _ms(lo), _ms(hi) - 1
             if b < a:
                 continue
