@@ -69,12 +69,14 @@ def resolve_range(
     ``end`` defaults to now; ``start`` to ``end - days`` (``days`` default
     :data:`DEFAULT_DAYS`). Bars still open at ``now`` are excluded.
     """
+    from perpml.data.loading import parse_time
+
     step = interval_to_timedelta(interval)
     clock = _utc(now) or pd.Timestamp.now(tz="UTC")
     last_closed = (clock - step).floor(step)
-    last = _utc(end)
+    last = parse_time(end, "end")
     last = last_closed if last is None else min(last.floor(step), last_closed)
-    first = _utc(start)
+    first = parse_time(start, "start")
     if first is None:
         span = pd.Timedelta(days=float(days if days is not None else DEFAULT_DAYS))
         first = last + step - span

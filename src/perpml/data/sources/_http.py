@@ -207,6 +207,7 @@ class HttpClient:
         """
         url = self.base_url + path
         last = "no attempt"
+        attempt = 0
         for attempt in range(self.max_retries + 1):
             with self._lock:
                 self.n_requests += 1
@@ -219,6 +220,9 @@ class HttpClient:
                 continue
             except httpx.TransportError as err:
                 last = f"connection failed ({type(err).__name__})"
+                # A refused connection rarely heals within seconds: retry it twice.
+                if isinstance(err, httpx.ConnectError) and attempt >= 2:
+                    break
                 if attempt < self.max_retries:
                     self._wait(self._backoff(attempt))
                 continue
@@ -245,6 +249,6 @@ class HttpClient:
             )
         raise DataSourceError(
             f"Could not fetch {what} from {url}: {last} after "
-            f"{self.max_retries + 1} attempts. Nothing fetched so far is lost (it is "
+            f"{attempt + 1} attempts. Nothing fetched so far is lost (it is "
             "cached); rerun later to continue."
         )
