@@ -78,19 +78,19 @@ def fetch(
         name = check_symbol(data.symbol or DEFAULT_SYMBOL)
         bar = data.interval or DEFAULT_INTERVAL
         interval_to_timedelta(bar)
-        options = {"cache_dir": cache_dir, "base_url": base_url}
         if chosen == "archive":
             from perpml.data.sources.archive import ArchiveSource
 
             ledger = (
-                ArchiveSource(**options)
+                ArchiveSource(base_url=base_url, cache_dir=cache_dir)
                 .fetch(name, bar, days=data.days, start=data.start, end=data.end)
                 .ledger
             )
         else:
             from perpml.data.sources.binance import BinanceRestSource
 
-            _, ledger, _ = BinanceRestSource(**options).fetch(
+            source_ = BinanceRestSource(base_url=base_url, cache_dir=cache_dir)
+            _, ledger, _ = source_.fetch(
                 name, bar, days=data.days, start=data.start, end=data.end
             )
     except PerpmlError as exc:

@@ -37,6 +37,9 @@ METRICS_HEADER = (
     "count_toptrader_long_short_ratio,sum_toptrader_long_short_ratio,"
     "count_long_short_ratio,sum_taker_long_short_vol_ratio"
 )
+#: The fake exchange's and the test clients' clock: mid-day, early in a month.
+NOW = pd.Timestamp("2024-03-10 12:00", tz="UTC")
+
 STEPS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
 DAY = 86_400_000
 FIVE = 300_000

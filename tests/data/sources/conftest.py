@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from tests.data.sources._exchange import Exchange, ExchangeServer
 
-#: The fake exchange's and the clients' clock: mid-day, early in a month.
-NOW = pd.Timestamp("2024-03-10 12:00", tz="UTC")
+from ._exchange import NOW, Exchange, ExchangeServer
 
 
 @pytest.fixture

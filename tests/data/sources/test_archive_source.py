@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.data.sources._exchange import kline_rows
-from tests.data.sources.conftest import NOW
 
 from perpml.data import load_market_data
 from perpml.data.sources.archive import ArchiveSource, archive_path
 from perpml.data.sources.cache import Period
 from perpml.exceptions import DataSourceError
+
+from ._exchange import NOW, kline_rows
 
 UM = "/data/futures/um"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.data.sources._exchange import kline_rows, metrics_rows
-from tests.data.sources.conftest import NOW
 
 from perpml.data import load_market_data
 from perpml.data.sources.binance import BinanceRestSource, page_range
 from perpml.exceptions import DataSourceError
+
+from ._exchange import NOW, kline_rows, metrics_rows
 
 
 def source(exchange, tmp_path, sleeps, **kwargs):

@@ -108,7 +108,7 @@ def test_cache_round_trip_atomic_and_missing_markers(tmp_path):
         {"close": [1.0, 2.0]},
         index=pd.DatetimeIndex(
             [ts("2024-01-02"), ts("2024-01-02 00:05")], name="timestamp"
-        ),
+        ).as_unit("ns"),
     )
     path = cache.write("archive", "klines", "BTCUSDT", "5m", day, frame)
     assert path == tmp_path / "archive/klines/BTCUSDT/5m/2024-01-02.parquet"

@@ -6,10 +6,11 @@ import json
 
 import pandas as pd
 import pytest
-from tests.data.sources._exchange import Exchange, ExchangeServer
 from typer.testing import CliRunner
 
 from perpml.cli import app
+
+from ._exchange import Exchange, ExchangeServer
 
 runner = CliRunner()
 

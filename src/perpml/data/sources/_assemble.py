@@ -97,13 +97,22 @@ def _gap_days(
     last: pd.Timestamp,
 ) -> dict[pd.Timestamp, int]:
     """Missing grid points between ``first`` and ``last``, counted per UTC day."""
-    grid = pd.date_range(first, last, freq=spacing)
-    have = times.floor(spacing) if len(times) else times
-    missing = grid.difference(have)
+    step = spacing.value
+    lo, hi = first.value, last.value
+    grid = np.arange(lo - lo % step + (step if lo % step else 0), hi + 1, step)
+    have = times.as_unit("ns").asi8
+    have = have - have % step  # snapshots a few seconds late count for their slot
+    have = np.sort(have)
+    pos = np.minimum(np.searchsorted(have, grid), max(len(have) - 1, 0))
+    missing = grid if not len(have) else grid[have[pos] != grid]
     if not len(missing):
         return {}
-    counts = pd.Series(1, index=missing).groupby(missing.floor("D")).sum()
-    return {day: int(n) for day, n in counts.items()}
+    day_ns = 86_400 * 10**9
+    days, counts = np.unique(missing - missing % day_ns, return_counts=True)
+    return {
+        pd.Timestamp(int(d), tz="UTC"): int(n)
+        for d, n in zip(days, counts, strict=True)
+    }
 
 
 def _record_gaps(

@@ -93,6 +93,8 @@ ARCHIVE_FEEDS: dict[str, ArchiveFeed] = {
     "funding": ArchiveFeed("fundingRate", False, True, False, ("funding_rate",)),
 }
 
+_DAY_NS = 86_400 * 10**9
+
 #: Extra history read before ``start`` so the first bars see the feed's last value.
 _LOOKBACK = {"funding": pd.Timedelta(days=1)}
 
@@ -317,10 +319,13 @@ class ArchiveSource:
         period: Period,
         now: pd.Timestamp,
     ) -> _Outcome:
-        key_iv = interval if ARCHIVE_FEEDS[feed].per_interval else None
+        spec = ARCHIVE_FEEDS[feed]
+        key_iv = interval if spec.per_interval else None
         cached = cache.read("archive", feed, symbol, key_iv, period)
         if cached is not None:
             return _Outcome("present", cached, origin="cache")
+        if period.kind == "month" and not spec.monthly:
+            return _Outcome("derived")  # no such file upstream: read the days
         if cache.is_missing("archive", feed, symbol, key_iv, period):
             return _Outcome("missing", origin="cache")
         if not period.complete(now):
@@ -419,9 +424,9 @@ class ArchiveSource:
             if only_days is None
             else set(only_days)
         )
-        periods = plan_periods(
-            first, window.end, window.now, monthly=spec.monthly, daily=spec.daily
-        )
+        # Daily-only feeds (metrics) are planned by month too: a complete month whose
+        # days were all fetched is cached as one consolidated file, read in one go.
+        periods = plan_periods(first, window.end, window.now, daily=spec.daily)
         if only_days is not None:
             periods = [p for p in periods if wanted & set(p.days())]
         periods = self._prefer_cached_days(
@@ -444,15 +449,19 @@ class ArchiveSource:
                 client, cache, feed, symbol, interval, retry, window.now
             )
         parts: list[pd.DataFrame] = []
+        daily: dict[pd.Timestamp, pd.DataFrame] = {}
         for period, outcome in zip(periods, outcomes, strict=True):
             days = [d for d in period.days() if d in wanted]
             if outcome.status == "present" and outcome.frame is not None:
                 frame = outcome.frame
                 parts.append(frame)
-                held = set(frame.index.floor("D")) if len(frame) else set()
+                if period.kind == "day":
+                    daily[period.start] = frame
+                held = set((frame.index.asi8 // _DAY_NS).tolist())
                 origin = "archive" if outcome.origin == "archive" else "cache:archive"
                 for day in days:
-                    book.mark(day, "present" if day in held else "missing", origin)
+                    status = "present" if day.value // _DAY_NS in held else "missing"
+                    book.mark(day, status, origin)
             else:
                 if outcome.error:
                     book.errors.append(outcome.error)
@@ -460,6 +469,8 @@ class ArchiveSource:
                     continue  # its days are accounted for by the daily files
                 for day in days:
                     book.mark(day, outcome.status)
+        if not spec.monthly:
+            self._consolidate(cache, feed, symbol, retried, daily, window.now)
         if not parts:
             from perpml.data.sources._assemble import empty_feed
 
@@ -468,6 +479,22 @@ class ArchiveSource:
         out = out[~out.index.duplicated(keep="first")]
         upper = window.end + interval_to_timedelta(interval)
         return out.loc[(out.index >= first) & (out.index <= upper)]
+
+    @staticmethod
+    def _consolidate(
+        cache: MarketCache,
+        feed: str,
+        symbol: str,
+        months: set[Period],
+        daily: dict[pd.Timestamp, pd.DataFrame],
+        now: pd.Timestamp,
+    ) -> None:
+        """Cache a complete month of a daily-only feed as one file once all days are in."""
+        for month in months:
+            days = month.days()
+            if month.complete(now) and all(d in daily for d in days):
+                frame = pd.concat([daily[d] for d in days]).sort_index(kind="stable")
+                cache.write("archive", feed, symbol, None, month, frame)
 
     def _prefer_cached_days(
         self,

@@ -196,9 +196,11 @@ class MarketCache:
         if not path.exists():
             return None
         try:
-            frame = pq.read_table(path).to_pandas()
+            frame = pq.read_table(path, use_threads=False).to_pandas()
         except (OSError, pa.ArrowException):
             return None  # a damaged file is fetched again
+        if isinstance(frame.index, pd.DatetimeIndex):
+            frame.index = frame.index.as_unit("ns")
         return frame
 
     def write(
