@@ -60,7 +60,8 @@ def test_fetch_fills_the_cache_and_prints_the_ledger(live, tmp_path):
     assert "(0 request(s))" in again.output
 
 
-def test_fetch_binance_reports_origins(live):
+def test_fetch_binance_reports_origins_into_cache_dir(live, tmp_path):
+    where = tmp_path / "elsewhere"
     result = runner.invoke(
         app,
         [
@@ -73,10 +74,14 @@ def test_fetch_binance_reports_origins(live):
             "1h",
             "--days",
             "2",
+            "--cache-dir",
+            str(where),
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "rest:" in result.output
+    assert "rest:" in result.output and "archive:" in result.output
+    assert list((where / "binance" / "klines").rglob("*.parquet"))
+    assert not (tmp_path / "cache" / "binance").exists()
 
 
 @pytest.mark.parametrize(
@@ -120,7 +125,7 @@ def test_run_source_archive_end_to_end(live, tmp_path):
             "--interval",
             "5m",
             "--start",
-            days_ago(12),
+            days_ago(8),
             "--end",
             f"{days_ago(2)}T23:55",
             "--features",
