@@ -183,6 +183,8 @@ class Exchange:
     bad_checksum, truncated : set of str
         Archive zips whose ``.CHECKSUM`` does not match / whose body is cut short
         (always, so retries cannot fix them).
+    files : dict of str to bytes
+        Archive paths served with these zips instead of the generated ones.
     faults : dict of str to list of dict
         Path prefix -> faults consumed one per request: ``status`` (+ ``headers``,
         ``body``), ``delay`` (seconds before answering), ``empty``, ``shift`` (rows
@@ -199,6 +201,7 @@ class Exchange:
     truncated: set[str] = field(default_factory=set)
     faults: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
     url: str = ""
 
     def count(self, prefix: str = "") -> int:
@@ -240,7 +243,7 @@ class Exchange:
                 S3_404.format(key=path.lstrip("/")).encode(),
                 {"Content-Type": "application/xml"},
             )
-        body = archive_file(zip_path)
+        body = self.files.get(zip_path) or archive_file(zip_path)
         if body is None:
             return (
                 404,

@@ -236,3 +236,53 @@ def test_load_market_data_binance_with_env(exchange, tmp_path, monkeypatch):
         "binance", symbol="BTCUSDT", interval="1h", start="2024-02-01", end="2024-02-02"
     )
     assert len(frame) == 25 and frame.attrs["source"] == "binance"
+
+
+def test_stats_requests_stay_inside_the_30_day_window(exchange, tmp_path, sleeps):
+    # The archive lacks the last five days (and one day 29 days back): REST fills
+    # exactly those, never asking for anything older than now - 30 days.
+    for day in ["2024-02-10", *[f"2024-03-0{d}" for d in range(5, 10)]]:
+        exchange.missing.add(
+            f"/data/futures/um/daily/metrics/BTCUSDT/BTCUSDT-metrics-{day}.zip"
+        )
+    frame = source(exchange, tmp_path, sleeps, feeds=["klines", "metrics"]).load(
+        "BTCUSDT", None, "1h", start="2024-02-08", end="2024-03-10 11:00"
+    )
+    origins = frame.attrs["ledger"]["feeds"]["metrics"]["origins"]
+    assert origins["rest"] == "2024-02-10, 2024-03-05..2024-03-10"
+    assert origins["archive"].startswith("2024-02-08..2024-02-09, 2024-02-11..")
+    horizon = ms("2024-03-10 12:00") - 30 * 86_400_000
+    stats = [r for r in exchange.requests if r.startswith("/futures/data/")]
+    assert stats
+    for request in stats:
+        start = int(request.split("startTime=")[1].split("&")[0])
+        assert start >= horizon, request
+    assert (
+        frame.loc["2024-02-10 01:00":"2024-02-10 22:00", "open_interest"].notna().all()
+    )
+    assert frame["open_interest"].iloc[-1] > 0
+
+
+def test_a_day_straddling_the_30_day_limit_is_filled_from_it_with_the_gap_reported(
+    exchange, tmp_path, sleeps
+):
+    exchange.missing.add(
+        "/data/futures/um/daily/metrics/BTCUSDT/BTCUSDT-metrics-2024-02-09.zip"
+    )
+    frame = source(exchange, tmp_path, sleeps, feeds=["klines", "metrics"]).load(
+        "BTCUSDT", None, "1h", start="2024-02-09", end="2024-02-10 23:00"
+    )
+    metrics = frame.attrs["ledger"]["feeds"]["metrics"]
+    # now - 30 days = 2024-02-09 12:00: REST serves the afternoon only.
+    assert metrics["origins"] == {"rest": "2024-02-09", "archive": "2024-02-10"}
+    assert metrics["gap_days"]["2024-02-09"] > 100
+    assert (
+        frame.loc["2024-02-09 00:00":"2024-02-09 10:00", "open_interest"].isna().all()
+    )
+    assert frame.loc["2024-02-09 13:00":, "open_interest"].notna().all()
+    horizon = ms("2024-03-10 12:00") - 30 * 86_400_000
+    for request in exchange.requests:
+        if request.startswith("/futures/data/"):
+            assert int(request.split("startTime=")[1].split("&")[0]) >= horizon
+    # A partial day is never cached.
+    assert not list((tmp_path / "cache").rglob("binance/metrics/**/2024-02-09*"))
