@@ -169,7 +169,8 @@ def assemble(
         raise DataSourceError(
             f"{ledger.source} has no {ledger.symbol} {interval} klines between "
             f"{window.start.isoformat()} and {window.end.isoformat()}.\n{ledger}\n"
-            "Check the symbol (--symbol) and the range (--start/--end, --days)."
+            "Check the symbol (--symbol), the range (--start/--end, --days) and the "
+            "server (--base-url, PERPML_ARCHIVE_URL / PERPML_BINANCE_URL)."
         )
     klines = klines.loc[(klines.index >= window.start) & (klines.index <= window.end)]
     klines = klines[~klines.index.duplicated(keep="first")].sort_index()

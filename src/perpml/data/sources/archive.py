@@ -27,7 +27,7 @@ import hashlib
 import io
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,7 +197,7 @@ class ArchiveSource:
         backoff_cap: float = 30.0,
         max_retry_after: float = 300.0,
         timeout: float = 60.0,
-        sleep: object = None,
+        sleep: Callable[[float], None] | None = None,
         now: pd.Timestamp | str | None = None,
     ) -> None:
         self.base_url = base_url
@@ -228,7 +228,8 @@ class ArchiveSource:
             )
         return ["klines", *[n for n in names if n != "klines"]]
 
-    def _client(self) -> HttpClient:
+    def open_client(self) -> HttpClient:
+        """A new HTTP client for the archive host (close it after use)."""
         if isinstance(self.workers, bool) or not isinstance(self.workers, int):
             raise ConfigError(f"`workers` must be an int >= 1, got {self.workers!r}.")
         if self.workers < 1:
@@ -375,7 +376,7 @@ class ArchiveSource:
         names = self._feed_names() if feeds is None else list(feeds)
         ledger = FetchLedger(self.name, symbol, interval, window.start, window.end)
         cache = MarketCache(self.cache_dir)
-        with self._client() as client:
+        with self.open_client() as client:
             frames = {
                 name: self._fetch_feed(
                     client, cache, ledger, name, symbol, interval, window

@@ -197,7 +197,7 @@ class BinanceRestSource:
         backoff_cap: float = 30.0,
         max_retry_after: float = 300.0,
         timeout: float = 30.0,
-        sleep: object = None,
+        sleep: Callable[[float], None] | None = None,
         now: pd.Timestamp | str | None = None,
     ) -> None:
         self.base_url = base_url
@@ -546,7 +546,7 @@ class BinanceRestSource:
             archive: tuple[ArchiveSource, HttpClient] | None = None
             if "metrics" in names:
                 source = self._archive()
-                archive = (source, source._client())
+                archive = (source, source.open_client())
             try:
                 for name in names:
                     feeds[name] = self._fetch_feed(
