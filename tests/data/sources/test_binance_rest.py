@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perpml.data import load_market_data
 from perpml.data.sources.binance import BinanceRestSource, page_range
@@ -74,6 +76,21 @@ def test_a_short_page_moves_on_and_a_full_page_continues_inside_the_window():
     rows = page_range(get, 0, 999, step_ms=2, limit=100)
     assert [t for t, _ in rows] == times
     assert calls[1][0] == 100  # continued after the full page's last row
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    times=st.sets(st.integers(0, 3_000), max_size=400),
+    limit=st.integers(2, 60),
+    overlap=st.integers(0, 1),
+    start=st.integers(0, 500),
+    end=st.integers(2_500, 3_000),
+)
+def test_paging_returns_each_row_once_for_any_data(times, limit, overlap, start, end):
+    ordered = sorted(times)
+    get, _ = _server(ordered, limit=limit, overlap=overlap)
+    rows = page_range(get, start, end, step_ms=1, limit=limit)
+    assert [t for t, _ in rows] == [t for t in ordered if start <= t <= end]
 
 
 def test_rows_outside_the_window_are_dropped():

@@ -165,3 +165,16 @@ def test_ledger_table_and_notes():
     assert "1 missing (2024-01-02)" in ledger.notes()[0]
     assert list(ledger.to_frame().columns)[:3] == ["feed", "present", "missing"]
     assert "klines" in str(ledger)
+
+
+def test_ledger_table_from_the_attrs_dict():
+    from rich.console import Console
+
+    from perpml.data.sources.ledger import ledger_table
+
+    ledger = FetchLedger("archive", "BTCUSDT", "5m", ts("2024-01-01"), ts("2024-01-01"))
+    ledger.feed("metrics").mark(ts("2024-01-01"), "present", "[archive]")
+    console = Console(record=True, width=200)
+    console.print(ledger_table(ledger.to_dict()))
+    text = console.export_text()
+    assert "metrics" in text and "[archive]" in text  # markup escaped, not eaten

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["FeedLedger", "FetchLedger"]
+__all__ = ["FeedLedger", "FetchLedger", "ledger_frame", "ledger_table"]
 
 STATUSES = ("present", "missing", "unpublished", "checksum")
 
@@ -156,23 +156,7 @@ class FetchLedger:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per feed: counts per status, gap bars, origins, treatment."""
-        rows = []
-        for name, feed in self.feeds.items():
-            s = feed.summary()
-            rows.append(
-                {
-                    "feed": name,
-                    "present": s["present"],
-                    "missing": s["missing"],
-                    "unpublished": s["unpublished"],
-                    "checksum": s["checksum"],
-                    "gap_bars": s["gap_bars"],
-                    "origins": "; ".join(f"{k}: {v}" for k, v in s["origins"].items())
-                    or "-",
-                    "treatment": s["treatment"],
-                }
-            )
-        return pd.DataFrame(rows)
+        return ledger_frame(self.to_dict())
 
     def notes(self) -> list[str]:
         """One quality note per feed with anything other than complete days."""
@@ -191,27 +175,54 @@ class FetchLedger:
 
     def table(self) -> Any:
         """A rich :class:`~rich.table.Table` of :meth:`to_frame` (text markup-escaped)."""
-        from rich import box
-        from rich.markup import escape
-        from rich.table import Table
-
-        table = Table(
-            title=(
-                f"{self.source} {self.symbol} {self.interval}: "
-                f"{self.start.isoformat()} to {self.end.isoformat()} "
-                f"({self.requests} request(s))"
-            ),
-            box=box.SIMPLE_HEAD,
-        )
-        frame = self.to_frame()
-        for col in frame.columns:
-            table.add_column(
-                col,
-                justify="left" if col in ("feed", "origins", "treatment") else "right",
-            )
-        for row in frame.itertuples(index=False):
-            table.add_row(*(escape(str(v)) for v in row))
-        return table
+        return ledger_table(self.to_dict())
 
     def __str__(self) -> str:
         return self.to_frame().to_string(index=False)
+
+
+def ledger_frame(ledger: dict[str, Any]) -> pd.DataFrame:
+    """One row per feed of a ledger dict (``frame.attrs["ledger"]``, run.json)."""
+    rows = []
+    for name, s in ledger.get("feeds", {}).items():
+        rows.append(
+            {
+                "feed": name,
+                "present": s["present"],
+                "missing": s["missing"],
+                "unpublished": s["unpublished"],
+                "checksum": s["checksum"],
+                "gap_bars": s["gap_bars"],
+                "origins": "; ".join(f"{k}: {v}" for k, v in s["origins"].items())
+                or "-",
+                "treatment": s["treatment"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def ledger_table(ledger: dict[str, Any]) -> Any:
+    """A rich :class:`~rich.table.Table` of a ledger dict (text markup-escaped).
+
+    ``console.print(ledger_table(market.attrs["ledger"]))`` shows what a fetch held.
+    """
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(
+        title=escape(
+            f"{ledger.get('source')} {ledger.get('symbol')} {ledger.get('interval')}: "
+            f"{ledger.get('start')} to {ledger.get('end')} "
+            f"({ledger.get('requests', 0)} request(s))"
+        ),
+        box=box.SIMPLE_HEAD,
+    )
+    frame = ledger_frame(ledger)
+    for col in frame.columns:
+        table.add_column(
+            col, justify="left" if col in ("feed", "origins", "treatment") else "right"
+        )
+    for row in frame.itertuples(index=False):
+        table.add_row(*(escape(str(v)) for v in row))
+    return table
