@@ -178,6 +178,14 @@ def test_second_run_makes_zero_requests(exchange, tmp_path, sleeps):
     assert again.attrs["ledger"]["feeds"]["klines"]["origins"] == {
         "cache:binance": "2024-03-05..2024-03-06"
     }
+    longer = src.load("BTCUSDT", None, "5m", start="2024-03-05", end="2024-03-07 23:55")
+    assert len(longer) == 3 * 288
+    day = ms("2024-03-07")
+    for request in exchange.requests[n:]:
+        if "startTime=" in request:  # REST asks only for the new day
+            assert int(request.split("startTime=")[1].split("&")[0]) >= day, request
+        else:  # the archive only for that day's metrics
+            assert "2024-03-07" in request, request
 
 
 @pytest.mark.parametrize(
