@@ -90,9 +90,9 @@ def fetch(
             from perpml.data.sources.binance import BinanceRestSource
 
             source_ = BinanceRestSource(base_url=base_url, cache_dir=cache_dir)
-            _, ledger, _ = source_.fetch(
+            ledger = source_.fetch(
                 name, bar, days=data.days, start=data.start, end=data.end
-            )
+            ).ledger
     except PerpmlError as exc:
         fail(exc)
         return

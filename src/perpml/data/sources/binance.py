@@ -47,7 +47,7 @@ from perpml.data.sources._assemble import (
     resolve_range,
 )
 from perpml.data.sources._http import BINANCE_URL, HttpClient, resolve_base_url
-from perpml.data.sources.archive import ARCHIVE_FEEDS, ArchiveSource
+from perpml.data.sources.archive import ARCHIVE_FEEDS, ArchiveSource, FetchResult
 from perpml.data.sources.cache import MarketCache, Period, missing_runs, utc_days
 from perpml.data.sources.ledger import FetchLedger
 from perpml.exceptions import ConfigError, DataFormatError
@@ -529,8 +529,12 @@ class BinanceRestSource:
         days: float | None = None,
         start: object = None,
         end: object = None,
-    ) -> tuple[dict[str, pd.DataFrame], FetchLedger, FetchRange]:
-        """Fill the cache for the range; return the raw feeds, ledger and range."""
+    ) -> FetchResult:
+        """Fill the cache for the range; return the raw feeds, the ledger and range.
+
+        Same as :meth:`ArchiveSource.fetch
+        <perpml.data.sources.archive.ArchiveSource.fetch>`.
+        """
         interval_to_timedelta(interval)
         now = None
         if self.now is not None:
@@ -557,7 +561,7 @@ class BinanceRestSource:
                 if archive is not None:
                     ledger.requests += archive[1].n_requests
                     archive[1].close()
-        return feeds, ledger, window
+        return FetchResult(feeds, ledger, window)
 
     def load(
         self,
@@ -574,13 +578,11 @@ class BinanceRestSource:
         for the parameters and the result; ``attrs["ledger"]`` also says which days
         of each feed came from REST, the archive or the cache.
         """
-        feeds, ledger, window = self.fetch(
-            symbol, interval, days=days, start=start, end=end
-        )
+        result = self.fetch(symbol, interval, days=days, start=start, end=end)
         return assemble(
-            feeds,
-            ledger,
-            window,
+            result.feeds,
+            result.ledger,
+            result.window,
             interval=interval,
             gaps=self.gaps,
             max_gap=self.max_gap,
