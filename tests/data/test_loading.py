@@ -76,7 +76,7 @@ def test_file_dispatch() -> None:
     ("call", "match"),
     [
         pytest.param(
-            lambda: load_market_data("binance"), "must be one of", id="unknown_source"
+            lambda: load_market_data("bybit"), "must be one of", id="unknown_source"
         ),
         pytest.param(
             lambda: load_market_data("file", path=KLINES, sed=1),

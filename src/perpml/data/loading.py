@@ -35,6 +35,15 @@ SOURCE_OPTIONS: Mapping[str, tuple[str, ...]] = {
         "gaps",
         "max_gap",
     ),
+    "archive": ("base_url", "cache_dir", "feeds", "gaps", "max_gap", "workers"),
+    "binance": (
+        "base_url",
+        "archive_url",
+        "cache_dir",
+        "feeds",
+        "gaps",
+        "max_gap",
+    ),
 }
 
 #: Fewest rows a loaded frame may have (two are needed to know its spacing).
@@ -59,6 +68,14 @@ def _make_source(source: str, options: Mapping[str, Any]) -> MarketDataSource:
         from perpml.data.sources.synthetic import SyntheticSource
 
         return SyntheticSource(**{k: options[k] for k in ("seed",) if k in options})
+    if source == "archive":
+        from perpml.data.sources.archive import ArchiveSource
+
+        return ArchiveSource(**options)
+    if source == "binance":
+        from perpml.data.sources.binance import BinanceRestSource
+
+        return BinanceRestSource(**options)
     if "path" not in options:
         raise ConfigError(
             "source='file' needs `path=` (one file or a list: klines plus optional "
