@@ -154,7 +154,8 @@ def performance_stats(
     final = float(e[-1]) if len(e) else float("nan")
     total = final - 1.0
     if years > 0 and final > 0:
-        annual = float(final ** (1.0 / years) - 1.0)
+        with np.errstate(over="ignore"):  # a few bars of a big gain: inf, not a crash
+            annual = float(np.exp(np.log(final) / years) - 1.0)
     elif years > 0:
         annual = -1.0
     else:
