@@ -197,3 +197,31 @@ def test_positions_off_the_market_index_are_refused() -> None:
     other = pd.Series(1.0, index=m.index + pd.Timedelta(minutes=30))
     with pytest.raises(DataContractError, match="bar open times"):
         run_backtest(m, other)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_engine_matches_a_plain_loop(seed: int) -> None:
+    from tests.backtest._reference import reference_equity
+
+    rng = np.random.default_rng(seed)
+    n = 3000
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.003, n)))
+    opens = np.concatenate(([100.0], close[:-1])) * np.exp(rng.normal(0, 2e-4, n))
+    rate = rng.normal(1e-4, 3e-4, n)
+    mark = close * (1 + rng.normal(0, 1e-4, n))
+    m = _market(
+        opens, close, freq="5min", start="2024-01-01", rate=rate, mark_price=mark
+    )
+    m.attrs["interval"] = "5m"
+    levels = np.array([-1.0, -0.5, 0.0, 0.0, 0.3, 1.0])
+    target = np.repeat(rng.choice(levels, n // 6 + 1), 6)[:n]
+    res = run_backtest(
+        m, pd.Series(target, index=m.index), fee_rate=5e-4, slippage_bps=1.0
+    )
+    counts = ((m.index + pd.Timedelta("5min")).hour % 8 == 0) & (
+        (m.index + pd.Timedelta("5min")).minute == 0
+    )
+    expected = reference_equity(
+        opens, close, mark, np.where(counts, rate, 0.0), target, fee=5e-4, slip=1e-4
+    )
+    np.testing.assert_allclose(res.equity.to_numpy(), expected, rtol=1e-11)

@@ -108,6 +108,8 @@ def _align_positions(
 ) -> tuple[int, int, np.ndarray]:
     """Window [i0, i1] of market rows and targets on it (NaN -> flat)."""
     n = len(market)
+    if isinstance(positions, pd.Series) and positions.index.equals(market.index):
+        positions = positions.to_numpy(np.float64)
     if isinstance(positions, pd.Series):
         rows = market.index.get_indexer(positions.index)
         if (rows < 0).any():
@@ -139,7 +141,7 @@ def _align_positions(
             f"[{-max_leverage}, {max_leverage}], got |position| up to {worst}. Clip "
             "them or raise max_leverage ([backtest].max_leverage)."
         )
-    target = np.nan_to_num(target, nan=0.0)
+    target = np.where(np.isnan(target), 0.0, target)
     i1 = min(last + 1, n - 1)  # the last decision fills at the next bar's open
     out = np.zeros(i1 - i0 + 1)
     out[: len(target)] = target[: len(out)]
@@ -222,25 +224,28 @@ def _segments(
 
 
 def _equity_path(
-    seg: dict[str, np.ndarray], c: np.ndarray, unit_funding: np.ndarray
+    seg: dict[str, np.ndarray], c: np.ndarray, seg_id: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Equity at every close, equity at each segment's fill, and the ruin mask."""
     growth = seg["growth"]
     base = np.concatenate(([1.0], np.cumprod(np.maximum(growth[:-1], 0.0))))
-    m = len(c)
-    seg_id = np.repeat(np.arange(len(seg["starts"])), seg["ends"] - seg["starts"])
     cum_f = seg["cum_f"]
-    st = seg["starts"][seg_id]
-    rel = (
-        1.0
-        - seg["kappa"][seg_id]
-        + seg["nu"][seg_id] * (c - seg["o_start"][seg_id])
-        - seg["nu"][seg_id] * (cum_f[1 : m + 1] - cum_f[st])
+    units = base * seg["nu"]
+    # equity_t = base (1 - kappa) + units (c_t - o_start) - units (F_t - F_start)
+    level = base * (1.0 - seg["kappa"]) - units * (
+        seg["o_start"] - cum_f[seg["starts"]]
     )
-    equity = base[seg_id] * rel
-    dead = np.maximum.accumulate(equity <= 0)
-    equity = np.where(dead, 0.0, equity)
+    equity = level[seg_id] + units[seg_id] * (c - cum_f[1:])
+    if (equity <= 0).any():
+        dead = np.maximum.accumulate(equity <= 0)
+        equity = np.where(dead, 0.0, equity)
+    else:
+        dead = np.zeros(len(c), dtype=bool)
     return equity, base, dead
+
+
+def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC")
 
 
 def _trades_table(
@@ -276,15 +281,16 @@ def _trades_table(
     fill = seg["o_start"] * (1.0 + slip * sgn)
     exit_fill = np.append(fill[1:], c_last)
     closed = np.arange(k) < k - 1
-    exit_time = np.append(index[seg["starts"][1:]], last_close)
+    ns = index.as_unit("ns").asi8
+    exit_ns = np.append(ns[seg["starts"][1:]], last_close.as_unit("ns").value)
     t_fees = entry_fee + exit_fee
     t_slip = entry_slip + exit_slip
     pnl = gross - t_fees - t_slip - funding
     keep = w != 0
     trades = pd.DataFrame(
         {
-            "entry_time": index[seg["starts"]][keep],
-            "exit_time": pd.DatetimeIndex(exit_time)[keep],
+            "entry_time": _utc(ns[seg["starts"]][keep]),
+            "exit_time": _utc(exit_ns[keep]),
             "side": np.where(w > 0, "long", "short")[keep],
             "size": w[keep],
             "quantity": quantity[keep],
@@ -385,46 +391,56 @@ def run_backtest(
         unit_funding = np.zeros(len(window))
 
     seg = _segments(o, c, held, unit_funding, float(fee_rate), slip)
-    equity, base, dead = _equity_path(seg, c, unit_funding)
+    seg_id = np.repeat(np.arange(len(seg["starts"])), seg["ends"] - seg["starts"])
+    equity, base, dead = _equity_path(seg, c, seg_id)
     trades, fees, slips = _trades_table(
         seg, base, index, index[-1] + bar, slip, float(fee_rate), float(c[-1])
     )
 
     m = len(window)
-    seg_id = np.repeat(np.arange(len(seg["starts"])), seg["ends"] - seg["starts"])
+    starts = seg["starts"]
     bar_fees = np.zeros(m)
     bar_slip = np.zeros(m)
-    bar_fees[seg["starts"]] = fees
-    bar_slip[seg["starts"]] = slips
-    bar_funding = base[seg_id] * seg["nu"][seg_id] * unit_funding
-    alive = ~dead
+    bar_fees[starts] = fees
+    bar_slip[starts] = slips
+    bar_funding = (base * seg["nu"])[seg_id] * unit_funding
+    traded_notional = base * np.abs(seg["delta"])
+    ruined = bool(dead[-1])
+    if ruined:  # nothing is paid or traded once the account is empty
+        alive = ~dead
+        bar_fees, bar_slip, bar_funding = (
+            bar_fees * alive,
+            bar_slip * alive,
+            bar_funding * alive,
+        )
+        traded_notional = traded_notional * alive[starts]
+        exposure = float((held[alive] != 0).mean()) if alive.any() else 0.0
+    else:
+        exposure = float(np.count_nonzero(held) / m)
     costs = pd.DataFrame(
-        {
-            "fees": bar_fees * alive,
-            "slippage": bar_slip * alive,
-            "funding": bar_funding * alive,
-        },
-        index=index,
+        {"fees": bar_fees, "slippage": bar_slip, "funding": bar_funding}, index=index
     )
-    prev = np.concatenate(([1.0], equity[:-1]))
-    returns = np.divide(equity, prev, out=np.zeros(m), where=prev > 0) - 1.0
-    returns[0] = 0.0
-    returns = np.where(prev > 0, returns, 0.0)
+    returns = np.zeros(m)
+    prev = equity[:-1]
+    if ruined:
+        np.divide(equity[1:], prev, out=returns[1:], where=prev > 0)
+        returns[1:] = np.where(prev > 0, returns[1:] - 1.0, 0.0)
+    else:
+        returns[1:] = equity[1:] / prev - 1.0
     equity_s = pd.Series(equity, index=index, name="equity")
-    traded = np.zeros(m)
-    traded[seg["starts"]] = base * np.abs(seg["delta"])
     stats = performance_stats(
         equity_s,
         interval=str(name),
         trade_pnl=trades["pnl"].to_numpy(),
-        traded_notional=float((traded * alive).sum()),
-        exposure=float((held[alive] != 0).mean()) if alive.any() else 0.0,
-        fees_paid=float(costs["fees"].sum()),
-        funding_paid=float(costs["funding"].sum()),
+        traded_notional=float(traded_notional.sum()),
+        exposure=exposure,
+        fees_paid=float(bar_fees.sum()),
+        funding_paid=float(bar_funding.sum()),
+        returns=returns[1:],
     )
     stats.update(
         {
-            "slippage_paid": float(costs["slippage"].sum()),
+            "slippage_paid": float(bar_slip.sum()),
             "fee_rate": float(fee_rate),
             "slippage_bps": float(slippage_bps),
             "funding_included": bool(funding),
@@ -433,7 +449,7 @@ def run_backtest(
             if schedule is None
             else schedule.n_missing,
             "funding_assumed_zero": bool(schedule is not None and schedule.n_missing),
-            "ruined": bool(dead.any()),
+            "ruined": ruined,
         }
     )
     return BacktestResult(

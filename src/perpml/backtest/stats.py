@@ -68,6 +68,8 @@ def max_drawdown(equity: np.ndarray) -> float:
     if not len(e):
         return float("nan")
     peak = np.maximum.accumulate(e)
+    if peak[0] > 0:  # peaks never fall, so no division by zero
+        return float((e / peak).min() - 1.0)
     dd = np.divide(e, peak, out=np.zeros_like(e), where=peak > 0) - 1.0
     return float(dd.min())
 
@@ -119,6 +121,7 @@ def performance_stats(
     exposure: float = float("nan"),
     fees_paid: float = 0.0,
     funding_paid: float = 0.0,
+    returns: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Summary statistics of an equity curve starting at 1.0.
 
@@ -135,6 +138,8 @@ def performance_stats(
         Share of bars with an open position.
     fees_paid, funding_paid : float
         Totals in units of initial equity (funding < 0 = received).
+    returns : ndarray of shape (n_bars - 1,), optional
+        Per-bar returns of ``equity`` if already computed.
 
     Returns
     -------
@@ -147,8 +152,11 @@ def performance_stats(
     """
     e = equity.to_numpy(np.float64)
     ppy = bars_per_year(interval)
-    prev = e[:-1]
-    rets = np.divide(e[1:], prev, out=np.zeros(len(prev)), where=prev > 0) - 1.0
+    if returns is None:
+        prev = e[:-1]
+        rets = np.divide(e[1:], prev, out=np.zeros(len(prev)), where=prev > 0) - 1.0
+    else:
+        rets = np.asarray(returns, dtype=np.float64)
     n_periods = max(len(e) - 1, 0)
     years = n_periods / ppy
     final = float(e[-1]) if len(e) else float("nan")
