@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perpml.backtest import BacktestSummary, backtest_run
+from perpml.backtest import BacktestSummary, backtest_run, load_backtest_summary
 from perpml.config import BacktestConfig
 from perpml.data import load_market_data
 from perpml.data.sources.synthetic import market_from_attrs
+from perpml.exceptions import ArtifactError
 
 HORIZON = 12
 pytestmark = pytest.mark.slow
@@ -119,3 +120,11 @@ def test_run_step_writes_strict_json_trades_and_plots(
     assert "data:image/png;base64," in fragment and "Backtest" in fragment
     assert "backtest_equity.png" in s.html_fragment(embed=False)
     assert s.break_even_fee is not None and s.break_even_fee > 0
+    loaded = load_backtest_summary(out)
+    assert loaded.verdict_line() == s.verdict_line()
+    assert loaded.html_fragment(embed=False) == s.html_fragment(embed=False)
+
+
+def test_load_backtest_summary_missing(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="backtest.json"):
+        load_backtest_summary(tmp_path)

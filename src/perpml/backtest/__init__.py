@@ -11,7 +11,11 @@ Conventions: ``docs/backtest.md``.
 from perpml.backtest.costs import break_even_fee, cost_sensitivity
 from perpml.backtest.engine import BacktestResult, run_backtest
 from perpml.backtest.positions import positions_from_proba, trade_signals
-from perpml.backtest.run_step import BacktestSummary, backtest_run
+from perpml.backtest.run_step import (
+    BacktestSummary,
+    backtest_run,
+    load_backtest_summary,
+)
 from perpml.backtest.significance import (
     bootstrap_sharpe_interval,
     deflated_sharpe_ratio,
@@ -30,6 +34,7 @@ __all__ = [
     "cost_sensitivity",
     "deflated_sharpe_ratio",
     "expected_max_sharpe",
+    "load_backtest_summary",
     "monthly_returns",
     "performance_stats",
     "positions_from_proba",

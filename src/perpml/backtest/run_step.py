@@ -42,7 +42,7 @@ from perpml.config import BacktestConfig
 from perpml.data.schema import infer_interval
 from perpml.exceptions import ConfigError
 
-__all__ = ["BacktestSummary", "backtest_run"]
+__all__ = ["BacktestSummary", "backtest_run", "load_backtest_summary"]
 
 _TABLE_KEYS = (
     "total_return",
@@ -90,6 +90,9 @@ class BacktestSummary:
         95th pct, oracle), the columns of ``_TABLE_KEYS``.
     monthly : DataFrame
         Strategy monthly returns (see :func:`perpml.backtest.stats.monthly_returns`).
+    trades_summary : dict
+        Strategy trades: ``n_trades``, ``n_long``, ``n_short``, ``hit_rate``,
+        ``mean_return``, ``best_return``, ``worst_return``, ``mean_bars``.
     files : dict
         Name -> path of every file written.
     """
@@ -109,6 +112,7 @@ class BacktestSummary:
     table: pd.DataFrame = field(repr=False)
     monthly: pd.DataFrame = field(repr=False)
     files: dict[str, Path] = field(repr=False)
+    trades_summary: dict[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def beats_buy_and_hold(self) -> bool:
@@ -162,6 +166,10 @@ class BacktestSummary:
             "<section class='backtest'><h2>Backtest, net of costs</h2>",
             f"<p>{html.escape(self.verdict_line())}</p>",
             table.to_html(border=0, classes="backtest-table"),
+            "<h3>Trades</h3>",
+            pd.DataFrame([self.trades_summary])
+            .map(lambda v: _fmt(v, "{:.4g}".format))
+            .to_html(border=0, index=False, classes="backtest-trades"),
             "<h3>Monthly returns (%)</h3>",
             monthly.to_html(border=0, na_rep="", classes="backtest-monthly"),
         ]
@@ -381,8 +389,14 @@ def backtest_run(
         table=table,
         monthly=monthly,
         files=files,
+        trades_summary=_trades_summary(strategy.trades),
     )
     payload = {
+        "trades_summary": summary.trades_summary,
+        "summary": {name: getattr(summary, name) for name in _SCALARS},
+        "table": {
+            line: dict(row) for line, row in table.to_dict(orient="index").items()
+        },
         "verdict": summary.verdict_line(),
         "beats_buy_and_hold": summary.beats_buy_and_hold,
         "beats_null": summary.beats_null,
@@ -428,6 +442,86 @@ def backtest_run(
         json.dumps(_strict(payload), indent=2, allow_nan=False) + "\n",
     )
     return summary
+
+
+_SCALARS = (
+    "net_return",
+    "sharpe",
+    "buy_hold_return",
+    "buy_hold_sharpe",
+    "null_percentile",
+    "null_p95",
+    "psr",
+    "dsr",
+    "n_trials",
+    "oracle_sharpe",
+    "break_even_fee",
+    "funding_assumed_zero",
+)
+
+
+def _trades_summary(trades: pd.DataFrame) -> dict[str, float]:
+    ret = trades["return"]
+    return {
+        "n_trades": float(len(trades)),
+        "n_long": float((trades["side"] == "long").sum()),
+        "n_short": float((trades["side"] == "short").sum()),
+        "hit_rate": float((trades["pnl"] > 0).mean()) if len(trades) else float("nan"),
+        "mean_return": float(ret.mean()) if len(trades) else float("nan"),
+        "best_return": float(ret.max()) if len(trades) else float("nan"),
+        "worst_return": float(ret.min()) if len(trades) else float("nan"),
+        "mean_bars": float(trades["bars"].mean()) if len(trades) else float("nan"),
+    }
+
+
+def _nan(value: Any) -> Any:
+    return float("nan") if value is None else value
+
+
+def load_backtest_summary(out_dir: Path) -> BacktestSummary:
+    """Rebuild the :class:`BacktestSummary` that :func:`backtest_run` wrote.
+
+    For the report, which runs later from the run directory:
+    ``load_backtest_summary(run_dir).html_fragment()``.
+
+    Raises
+    ------
+    perpml.exceptions.ArtifactError
+        If ``out_dir/backtest.json`` is missing or unreadable.
+    """
+    from perpml.exceptions import ArtifactError
+
+    out_dir = Path(out_dir)
+    path = out_dir / "backtest.json"
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        scalars = payload["summary"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ArtifactError(
+            f"Cannot read the backtest results {str(path)!r}: {exc}. Re-run "
+            "`perpml run` with the backtest enabled ([backtest].enabled = true)."
+        ) from None
+    table = pd.DataFrame.from_dict(payload["table"], orient="index").map(_nan)
+    table.index.name = "line"
+    monthly = pd.DataFrame.from_dict(payload["monthly_returns"], orient="index")
+    if not monthly.empty:
+        monthly.index = monthly.index.astype(int)
+        monthly.columns = [int(c) if c.isdigit() else c for c in monthly.columns]
+        monthly = monthly.map(_nan)
+    monthly.index.name = "year"
+    values = {
+        k: (
+            scalars[k] if k in ("oracle_sharpe", "break_even_fee") else _nan(scalars[k])
+        )
+        for k in _SCALARS
+    }
+    return BacktestSummary(
+        **values,
+        table=table,
+        monthly=monthly,
+        files={k: out_dir / v for k, v in payload["files"].items()},
+        trades_summary={k: _nan(v) for k, v in payload["trades_summary"].items()},
+    )
 
 
 def _run_at_fee(
