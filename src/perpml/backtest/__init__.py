@@ -11,11 +11,7 @@ Conventions: ``docs/backtest.md``.
 from perpml.backtest.costs import break_even_fee, cost_sensitivity
 from perpml.backtest.engine import BacktestResult, run_backtest
 from perpml.backtest.positions import positions_from_proba, trade_signals
-from perpml.backtest.run_step import (
-    BacktestSummary,
-    backtest_run,
-    load_backtest_summary,
-)
+from perpml.backtest.run_step import backtest_run
 from perpml.backtest.significance import (
     bootstrap_sharpe_interval,
     deflated_sharpe_ratio,
@@ -23,6 +19,7 @@ from perpml.backtest.significance import (
     probabilistic_sharpe_ratio,
 )
 from perpml.backtest.stats import bars_per_year, monthly_returns, performance_stats
+from perpml.backtest.summary import BacktestSummary, load_backtest_summary
 
 __all__ = [
     "BacktestResult",

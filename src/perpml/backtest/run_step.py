@@ -9,14 +9,11 @@ the cost sensitivity, and writes ``backtest.json``, ``backtest_trades.csv``,
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,11 +35,12 @@ from perpml.backtest.significance import (
     return_moments,
 )
 from perpml.backtest.stats import bars_per_year, monthly_returns
+from perpml.backtest.summary import SCALARS, BacktestSummary, trades_summary
 from perpml.config import BacktestConfig
 from perpml.data.schema import infer_interval
 from perpml.exceptions import ConfigError
 
-__all__ = ["BacktestSummary", "backtest_run", "load_backtest_summary"]
+__all__ = ["backtest_run"]
 
 _TABLE_KEYS = (
     "total_return",
@@ -59,140 +57,6 @@ _TABLE_KEYS = (
     "slippage_paid",
     "funding_paid",
 )
-
-
-@dataclass(frozen=True)
-class BacktestSummary:
-    """What the verdict and the report need from the backtest.
-
-    Attributes
-    ----------
-    net_return, sharpe : float
-        Strategy total return and annualised Sharpe, net of every cost.
-    buy_hold_return, buy_hold_sharpe : float
-        Same for buy-and-hold over the same bars (with its entry fee and funding).
-    null_percentile : float
-        Percentile (0-100) of the strategy's Sharpe in the shuffled-signal null.
-    null_p95 : float
-        95th percentile of the null's annualised Sharpe.
-    psr, dsr : float
-        Probabilistic (vs 0) and Deflated Sharpe Ratio, in [0, 1].
-    n_trials : int
-        Configurations the DSR deflates for.
-    oracle_sharpe : float or None
-        Oracle's net Sharpe on the simulator, else None.
-    break_even_fee : float or None
-        Fee per side with zero net return (None: loses at zero fee).
-    funding_assumed_zero : bool
-        True when missing funding was charged as zero (allowed explicitly).
-    table : DataFrame
-        One row per line (strategy, buy_and_hold, always_flat, shuffled null median /
-        95th pct, oracle), the columns of ``_TABLE_KEYS``.
-    monthly : DataFrame
-        Strategy monthly returns (see :func:`perpml.backtest.stats.monthly_returns`).
-    trades_summary : dict
-        Strategy trades: ``n_trades``, ``n_long``, ``n_short``, ``hit_rate``,
-        ``mean_return``, ``best_return``, ``worst_return``, ``mean_bars``.
-    files : dict
-        Name -> path of every file written.
-    """
-
-    net_return: float
-    sharpe: float
-    buy_hold_return: float
-    buy_hold_sharpe: float
-    null_percentile: float
-    null_p95: float
-    psr: float
-    dsr: float
-    n_trials: int
-    oracle_sharpe: float | None
-    break_even_fee: float | None
-    funding_assumed_zero: bool
-    table: pd.DataFrame = field(repr=False)
-    monthly: pd.DataFrame = field(repr=False)
-    files: dict[str, Path] = field(repr=False)
-    trades_summary: dict[str, float] = field(default_factory=dict, repr=False)
-
-    @property
-    def beats_buy_and_hold(self) -> bool:
-        """Net Sharpe above buy-and-hold's."""
-        return bool(self.sharpe > self.buy_hold_sharpe)
-
-    @property
-    def beats_null(self) -> bool:
-        """Net Sharpe above the shuffled null's 95th percentile."""
-        return bool(self.sharpe > self.null_p95)
-
-    @property
-    def dsr_passes(self) -> bool:
-        """DSR > 0.95."""
-        return bool(self.dsr > 0.95)
-
-    def verdict_line(self) -> str:
-        """One sentence for the verdict: beats buy-and-hold, the null, DSR > 0.95?"""
-
-        def yes(flag: bool) -> str:
-            return "yes" if flag else "no"
-
-        text = (
-            f"Net of costs the strategy returned {self.net_return:+.2%} (Sharpe "
-            f"{self.sharpe:.2f}) vs buy-and-hold {self.buy_hold_return:+.2%} (Sharpe "
-            f"{self.buy_hold_sharpe:.2f}); beats buy-and-hold: "
-            f"{yes(self.beats_buy_and_hold)}; beats the shuffled null (percentile "
-            f"{self.null_percentile:.0f}, 95th pct Sharpe {self.null_p95:.2f}): "
-            f"{yes(self.beats_null)}; DSR {self.dsr:.2f} > 0.95 over {self.n_trials} "
-            f"trial(s): {yes(self.dsr_passes)}."
-        )
-        if self.funding_assumed_zero:
-            text += " Funding was missing for part of the period and assumed zero."
-        return text
-
-    def html_fragment(self, *, embed: bool = True) -> str:
-        """HTML section: verdict line, table, monthly returns and the figures.
-
-        ``embed=True`` inlines the PNGs as base64 (single-file report); otherwise
-        ``<img src>`` uses the file names (relative to ``out_dir``).
-        """
-        fmt = {k: "{:.2%}".format for k in ("total_return", "annual_return")}
-        table = self.table.copy()
-        for col in table.columns:
-            if col in fmt:
-                table[col] = table[col].map(lambda v, f=fmt[col]: _fmt(v, f))
-            else:
-                table[col] = table[col].map(lambda v: _fmt(v, "{:.3g}".format))
-        monthly = (self.monthly * 100).round(2)
-        parts = [
-            "<section class='backtest'><h2>Backtest, net of costs</h2>",
-            f"<p>{html.escape(self.verdict_line())}</p>",
-            table.to_html(border=0, classes="backtest-table"),
-            "<h3>Trades</h3>",
-            pd.DataFrame([self.trades_summary])
-            .map(lambda v: _fmt(v, "{:.4g}".format))
-            .to_html(border=0, index=False, classes="backtest-trades"),
-            "<h3>Monthly returns (%)</h3>",
-            monthly.to_html(border=0, na_rep="", classes="backtest-monthly"),
-        ]
-        for name, path in self.files.items():
-            if path.suffix != ".png":
-                continue
-            if embed and path.exists():
-                data = base64.b64encode(path.read_bytes()).decode("ascii")
-                src = f"data:image/png;base64,{data}"
-            else:
-                src = path.name
-            parts.append(f"<img alt='{html.escape(name)}' src='{src}'/>")
-        parts.append("</section>")
-        return "\n".join(parts)
-
-
-def _fmt(value: object, f: Any) -> str:
-    if isinstance(value, float) and not math.isfinite(value):
-        return ""
-    try:
-        return str(f(value))
-    except (TypeError, ValueError):
-        return str(value)
 
 
 def _strict(value: Any) -> Any:
@@ -389,11 +253,11 @@ def backtest_run(
         table=table,
         monthly=monthly,
         files=files,
-        trades_summary=_trades_summary(strategy.trades),
+        trades_summary=trades_summary(strategy.trades),
     )
     payload = {
         "trades_summary": summary.trades_summary,
-        "summary": {name: getattr(summary, name) for name in _SCALARS},
+        "summary": {name: getattr(summary, name) for name in SCALARS},
         "table": {
             line: dict(row) for line, row in table.to_dict(orient="index").items()
         },
@@ -442,86 +306,6 @@ def backtest_run(
         json.dumps(_strict(payload), indent=2, allow_nan=False) + "\n",
     )
     return summary
-
-
-_SCALARS = (
-    "net_return",
-    "sharpe",
-    "buy_hold_return",
-    "buy_hold_sharpe",
-    "null_percentile",
-    "null_p95",
-    "psr",
-    "dsr",
-    "n_trials",
-    "oracle_sharpe",
-    "break_even_fee",
-    "funding_assumed_zero",
-)
-
-
-def _trades_summary(trades: pd.DataFrame) -> dict[str, float]:
-    ret = trades["return"]
-    return {
-        "n_trades": float(len(trades)),
-        "n_long": float((trades["side"] == "long").sum()),
-        "n_short": float((trades["side"] == "short").sum()),
-        "hit_rate": float((trades["pnl"] > 0).mean()) if len(trades) else float("nan"),
-        "mean_return": float(ret.mean()) if len(trades) else float("nan"),
-        "best_return": float(ret.max()) if len(trades) else float("nan"),
-        "worst_return": float(ret.min()) if len(trades) else float("nan"),
-        "mean_bars": float(trades["bars"].mean()) if len(trades) else float("nan"),
-    }
-
-
-def _nan(value: Any) -> Any:
-    return float("nan") if value is None else value
-
-
-def load_backtest_summary(out_dir: Path) -> BacktestSummary:
-    """Rebuild the :class:`BacktestSummary` that :func:`backtest_run` wrote.
-
-    For the report, which runs later from the run directory:
-    ``load_backtest_summary(run_dir).html_fragment()``.
-
-    Raises
-    ------
-    perpml.exceptions.ArtifactError
-        If ``out_dir/backtest.json`` is missing or unreadable.
-    """
-    from perpml.exceptions import ArtifactError
-
-    out_dir = Path(out_dir)
-    path = out_dir / "backtest.json"
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        scalars = payload["summary"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise ArtifactError(
-            f"Cannot read the backtest results {str(path)!r}: {exc}. Re-run "
-            "`perpml run` with the backtest enabled ([backtest].enabled = true)."
-        ) from None
-    table = pd.DataFrame.from_dict(payload["table"], orient="index").map(_nan)
-    table.index.name = "line"
-    monthly = pd.DataFrame.from_dict(payload["monthly_returns"], orient="index")
-    if not monthly.empty:
-        monthly.index = monthly.index.astype(int)
-        monthly.columns = [int(c) if c.isdigit() else c for c in monthly.columns]
-        monthly = monthly.map(_nan)
-    monthly.index.name = "year"
-    values = {
-        k: (
-            scalars[k] if k in ("oracle_sharpe", "break_even_fee") else _nan(scalars[k])
-        )
-        for k in _SCALARS
-    }
-    return BacktestSummary(
-        **values,
-        table=table,
-        monthly=monthly,
-        files={k: out_dir / v for k, v in payload["files"].items()},
-        trades_summary={k: _nan(v) for k, v in payload["trades_summary"].items()},
-    )
 
 
 def _run_at_fee(
