@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perpml.backtest import BacktestSummary, backtest_run, load_backtest_summary
+from perpml.backtest import (
+    BacktestSummary,
+    backtest_run,
+    load_backtest_summary,
+    simulator_oracle_proba,
+)
 from perpml.config import BacktestConfig
 from perpml.data import load_market_data
 from perpml.data.sources.synthetic import market_from_attrs
@@ -128,3 +133,16 @@ def test_run_step_writes_strict_json_trades_and_plots(
 def test_load_backtest_summary_missing(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="backtest.json"):
         load_backtest_summary(tmp_path)
+
+
+def test_simulator_oracle_proba(
+    market_and_truth: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    market, oos = market_and_truth
+    index = oos.index[:50]
+    got = simulator_oracle_proba(market, index, horizon=HORIZON, n_paths=32)
+    assert got is not None
+    pd.testing.assert_frame_equal(got, oos.iloc[:50])
+    real = market.copy()
+    real.attrs = {"source": "file"}
+    assert simulator_oracle_proba(real, index, horizon=HORIZON) is None

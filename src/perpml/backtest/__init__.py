@@ -11,7 +11,7 @@ Conventions: ``docs/backtest.md``.
 from perpml.backtest.costs import break_even_fee, cost_sensitivity
 from perpml.backtest.engine import BacktestResult, run_backtest
 from perpml.backtest.positions import positions_from_proba, trade_signals
-from perpml.backtest.run_step import backtest_run
+from perpml.backtest.run_step import backtest_run, simulator_oracle_proba
 from perpml.backtest.significance import (
     bootstrap_sharpe_interval,
     deflated_sharpe_ratio,
@@ -37,5 +37,6 @@ __all__ = [
     "positions_from_proba",
     "probabilistic_sharpe_ratio",
     "run_backtest",
+    "simulator_oracle_proba",
     "trade_signals",
 ]

@@ -40,7 +40,7 @@ from perpml.config import BacktestConfig
 from perpml.data.schema import infer_interval
 from perpml.exceptions import ConfigError
 
-__all__ = ["backtest_run"]
+__all__ = ["backtest_run", "simulator_oracle_proba"]
 
 _TABLE_KEYS = (
     "total_return",
@@ -306,6 +306,42 @@ def backtest_run(
         json.dumps(_strict(payload), indent=2, allow_nan=False) + "\n",
     )
     return summary
+
+
+def simulator_oracle_proba(
+    market: pd.DataFrame,
+    index: pd.DatetimeIndex,
+    *,
+    horizon: int,
+    threshold: float | pd.Series | None = None,
+    n_paths: int = 64,
+) -> pd.DataFrame | None:
+    """The simulator's true class probabilities on ``index``, or None for real data.
+
+    Parameters
+    ----------
+    market : DataFrame
+        A frame from ``load_market_data("synthetic", ...)`` (its ``attrs`` rebuild the
+        simulator, see :func:`perpml.data.sources.synthetic.market_from_attrs`); any
+        other source gives None.
+    index : DatetimeIndex
+        Rows wanted (the out-of-sample bars).
+    horizon : int
+    threshold : float or Series, optional
+        The labels' per-bar log-return threshold (``make_targets(...)["threshold"]``).
+    n_paths : int, default 64
+        Monte-Carlo paths per bar (the cost is linear in it).
+
+    Returns
+    -------
+    DataFrame with ``p_short``, ``p_neutral``, ``p_long`` on ``index``, or None.
+    """
+    if market.attrs.get("source") != "synthetic":
+        return None
+    from perpml.data.sources.synthetic import market_from_attrs
+
+    truth = market_from_attrs(market).truth(horizon, threshold, n_paths=n_paths)
+    return truth.reindex(index)[["p_short", "p_neutral", "p_long"]]
 
 
 def _run_at_fee(
