@@ -90,3 +90,19 @@ def test_vol_sizing_is_fixed_for_a_hold_and_capped() -> None:
     ).to_numpy()
     assert np.all(np.abs(pos) <= 2.0)
     assert len(np.unique(pos[pos != 0])) == 1  # one long run -> one size
+
+
+def test_precomputed_market_terms_give_the_same_positions() -> None:
+    from perpml.backtest.positions import market_terms
+    from perpml.exceptions import ConfigError
+
+    m = _market()
+    tail = m.index[300:]
+    proba = _proba(tail, {10: 0.5, 70: -0.5})
+    terms = market_terms(m, tail, horizon=4, vol_window=64)
+    direct = positions_from_proba(proba, m, horizon=4, vol_window=64)
+    assert direct.equals(
+        positions_from_proba(proba, m, horizon=4, vol_window=64, terms=terms)
+    )
+    with pytest.raises(ConfigError, match="market_terms"):
+        positions_from_proba(proba, m, horizon=6, vol_window=64, terms=terms)

@@ -20,6 +20,7 @@ open.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,13 @@ import pandas as pd
 from perpml.exceptions import ConfigError, DataContractError
 from perpml.features.targets import LONG, NEUTRAL, SHORT
 
-__all__ = ["class_probabilities", "positions_from_proba", "trade_signals"]
+__all__ = [
+    "MarketTerms",
+    "class_probabilities",
+    "market_terms",
+    "positions_from_proba",
+    "trade_signals",
+]
 
 _ALIASES: Mapping[int, tuple[object, ...]] = {
     SHORT: (SHORT, str(SHORT), "SHORT", "short", "p_short"),
@@ -83,6 +90,77 @@ def _hold(signal: np.ndarray, bar_pos: np.ndarray, horizon: int) -> np.ndarray:
     return np.where(seen & (age < horizon), signal[last_safe], 0.0)
 
 
+@dataclass(frozen=True)
+class MarketTerms:
+    """What the rule needs from the market at the probability rows (reusable).
+
+    Attributes
+    ----------
+    index : DatetimeIndex of the rows
+    rows : ndarray of int64, the rows' positions in the market
+    mean_move : ndarray, trailing mean |horizon-bar log return| at each row
+    vol_scale : ndarray or None, volatility sizing factor (None without vol sizing)
+    horizon, vol_window : int
+    """
+
+    index: pd.DatetimeIndex
+    rows: np.ndarray
+    mean_move: np.ndarray
+    vol_scale: np.ndarray | None
+    horizon: int
+    vol_window: int
+
+
+def market_terms(
+    market: pd.DataFrame,
+    index: pd.DatetimeIndex,
+    *,
+    horizon: int,
+    vol_window: int = 288,
+    vol_sizing: bool = False,
+) -> MarketTerms:
+    """Compute the market side of the rule once for the rows ``index``.
+
+    Pass the result as ``terms=`` to :func:`trade_signals` /
+    :func:`positions_from_proba` to score many probability frames on the same rows
+    (the shuffled null) without recomputing rolling windows over the whole market.
+    """
+    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer):
+        raise ConfigError(f"`horizon` must be an int >= 1, got {horizon!r}.")
+    if horizon < 1:
+        raise ConfigError(f"`horizon` must be >= 1 bar, got {horizon}.")
+    if vol_window < 2:
+        raise ConfigError(f"`vol_window` must be >= 2 bars, got {vol_window}.")
+    rows = market.index.get_indexer(index)
+    if (rows < 0).any():
+        raise DataContractError(
+            f"`proba` rows must be bars of `market`; {int((rows < 0).sum())} are not "
+            f"(first: {index[rows < 0][0]}). Predict on the market's bars."
+        )
+    if len(rows) > 1 and (np.diff(rows) <= 0).any():
+        raise DataContractError("`proba` index must be sorted and unique.")
+    log_close = np.log(market["close"].to_numpy(np.float64))
+    move = pd.Series(np.abs(log_close - np.roll(log_close, horizon)))
+    move.iloc[:horizon] = np.nan
+    min_periods = max(2, vol_window // 4)
+    mean_move = move.rolling(vol_window, min_periods=min_periods).mean().to_numpy()
+    scale = None
+    if vol_sizing:
+        ret1 = pd.Series(np.diff(log_close, prepend=np.nan))
+        sigma = ret1.rolling(vol_window, min_periods=min_periods).std()
+        ref = sigma.expanding(min_periods=1).median()
+        raw = (ref / sigma).to_numpy()[rows]
+        scale = np.where(np.isfinite(raw) & (raw > 0), raw, 1.0)
+    return MarketTerms(
+        index=pd.DatetimeIndex(index),
+        rows=rows,
+        mean_move=mean_move[rows],
+        vol_scale=scale,
+        horizon=int(horizon),
+        vol_window=int(vol_window),
+    )
+
+
 def trade_signals(
     proba: pd.DataFrame,
     market: pd.DataFrame,
@@ -94,6 +172,7 @@ def trade_signals(
     vol_sizing: bool = False,
     vol_window: int = 288,
     max_leverage: float = 1.0,
+    terms: MarketTerms | None = None,
 ) -> pd.DataFrame:
     """Expected edge, entry signal and target position per probability row.
 
@@ -112,50 +191,48 @@ def trade_signals(
     vol_window : int, default 288
         Trailing window (bars) of the move size and of the volatility.
     max_leverage : float, default 1.0
+    terms : MarketTerms, optional
+        From :func:`market_terms` on ``proba.index`` with the same ``horizon``,
+        ``vol_window`` and ``vol_sizing``; computed when omitted.
 
     Returns
     -------
     DataFrame indexed like ``proba``
         ``edge`` (expected log return), ``signal`` (-1 / 0 / 1), ``position``.
     """
-    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer):
-        raise ConfigError(f"`horizon` must be an int >= 1, got {horizon!r}.")
-    if horizon < 1:
-        raise ConfigError(f"`horizon` must be >= 1 bar, got {horizon}.")
     if entry_threshold < 0:
         raise ConfigError(f"`entry_threshold` must be >= 0, got {entry_threshold}.")
-    if vol_window < 2:
-        raise ConfigError(f"`vol_window` must be >= 2 bars, got {vol_window}.")
     p_short, p_long = class_probabilities(proba)
-    rows = market.index.get_indexer(proba.index)
-    if (rows < 0).any():
-        raise DataContractError(
-            f"`proba` rows must be bars of `market`; {int((rows < 0).sum())} are not "
-            f"(first: {proba.index[rows < 0][0]}). Predict on the market's bars."
+    if terms is None:
+        terms = market_terms(
+            market,
+            pd.DatetimeIndex(proba.index),
+            horizon=horizon,
+            vol_window=vol_window,
+            vol_sizing=vol_sizing,
         )
-    if len(rows) > 1 and (np.diff(rows) <= 0).any():
-        raise DataContractError("`proba` index must be sorted and unique.")
-    log_close = np.log(market["close"].to_numpy(np.float64))
-    move = pd.Series(np.abs(log_close - np.roll(log_close, horizon)))
-    move.iloc[:horizon] = np.nan
-    mean_move = move.rolling(vol_window, min_periods=max(2, vol_window // 4)).mean()
-    m_t = mean_move.to_numpy()[rows]
-    edge = (np.nan_to_num(p_long) - np.nan_to_num(p_short)) * m_t
+    elif (
+        len(terms.index) != len(proba)
+        or terms.horizon != horizon
+        or terms.vol_window != vol_window
+        or (terms.vol_scale is not None) != bool(vol_sizing)
+        or not terms.index.equals(proba.index)
+    ):
+        raise ConfigError(
+            "`terms` were computed for other rows or settings; call market_terms() "
+            "with proba.index and the same horizon, vol_window and vol_sizing."
+        )
+    edge = (np.nan_to_num(p_long) - np.nan_to_num(p_short)) * terms.mean_move
     cost = 2.0 * (fee_rate + slippage_bps * 1e-4)
     bar_edge = entry_threshold * cost
     valid = np.isfinite(edge) & np.isfinite(p_long) & np.isfinite(p_short)
     signal = np.where(valid & (edge > bar_edge) & (edge > 0), 1.0, 0.0)
     signal = np.where(valid & (edge < -bar_edge) & (edge < 0), -1.0, signal)
-    side = _hold(signal, rows, int(horizon))
+    side = _hold(signal, terms.rows, int(horizon))
 
-    size = np.full(len(rows), min(1.0, float(max_leverage)))
-    if vol_sizing:
-        ret1 = pd.Series(np.diff(log_close, prepend=np.nan))
-        sigma = ret1.rolling(vol_window, min_periods=max(2, vol_window // 4)).std()
-        ref = sigma.expanding(min_periods=1).median()
-        scale = (ref / sigma).to_numpy()[rows]
-        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-        raw = np.minimum(scale, float(max_leverage))
+    size = np.full(len(side), min(1.0, float(max_leverage)))
+    if terms.vol_scale is not None:
+        raw = np.minimum(terms.vol_scale, float(max_leverage))
         run_start = np.ones(len(side), dtype=bool)
         run_start[1:] = side[1:] != side[:-1]
         first = np.maximum.accumulate(np.where(run_start, np.arange(len(side)), 0))
@@ -177,6 +254,7 @@ def positions_from_proba(
     vol_sizing: bool = False,
     vol_window: int = 288,
     max_leverage: float = 1.0,
+    terms: MarketTerms | None = None,
 ) -> pd.Series:
     """Target positions from class probabilities (see :func:`trade_signals`).
 
@@ -196,4 +274,5 @@ def positions_from_proba(
         vol_sizing=vol_sizing,
         vol_window=vol_window,
         max_leverage=max_leverage,
+        terms=terms,
     )["position"]

@@ -24,7 +24,7 @@ import pandas as pd
 from perpml.backtest import plots
 from perpml.backtest.costs import break_even_fee, cost_sensitivity
 from perpml.backtest.engine import BacktestResult, run_backtest
-from perpml.backtest.positions import positions_from_proba
+from perpml.backtest.positions import market_terms, positions_from_proba
 from perpml.backtest.significance import (
     bootstrap_sharpe_interval,
     deflated_sharpe_ratio,
@@ -161,17 +161,28 @@ def backtest_run(
         "max_leverage": config.max_leverage,
     }
 
-    def backtest(proba: pd.DataFrame, **over: Any) -> BacktestResult:
-        pos = positions_from_proba(proba, market, **rules)
-        return run_backtest(market, pos, interval=interval, **{**engine, **over})
+    terms = market_terms(
+        market,
+        pd.DatetimeIndex(oos_proba.index),
+        horizon=int(horizon),
+        vol_window=config.vol_window,
+        vol_sizing=config.vol_sizing,
+    )
+    # the engine only reads the bars from the first row to the one after the last
+    first, last = int(terms.rows[0]), int(terms.rows[-1])
+    bars = market.iloc[first : last + 2]
+
+    def backtest(proba: pd.DataFrame) -> BacktestResult:
+        pos = positions_from_proba(proba, market, terms=terms, **rules)
+        return run_backtest(bars, pos, interval=interval, **engine)
 
     strategy = backtest(oos_proba)
     window = strategy.equity.index
     ones = pd.Series(1.0, index=oos_proba.index)
     results: dict[str, BacktestResult] = {
         "strategy": strategy,
-        "buy_and_hold": run_backtest(market, ones, interval=interval, **engine),
-        "always_flat": run_backtest(market, ones * 0.0, interval=interval, **engine),
+        "buy_and_hold": run_backtest(bars, ones, interval=interval, **engine),
+        "always_flat": run_backtest(bars, ones * 0.0, interval=interval, **engine),
     }
     if oracle_proba is not None:
         results["oracle"] = backtest(oracle_proba.reindex(oos_proba.index))
@@ -212,8 +223,8 @@ def backtest_run(
         sr, n_obs, n_trials=n_trials, sr_variance=sr_var, skew=skew, kurtosis=kurt
     )
 
-    positions = positions_from_proba(oos_proba, market, **rules)
-    run_at = partial(_run_at_fee, market, positions, interval, engine)
+    positions = positions_from_proba(oos_proba, market, terms=terms, **rules)
+    run_at = partial(_run_at_fee, bars, positions, interval, engine)
     sensitivity = cost_sensitivity(run_at, config.fee_rate)
     be_fee = break_even_fee(run_at)
     monthly = monthly_returns(strategy.equity)

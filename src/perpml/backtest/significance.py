@@ -170,7 +170,7 @@ def bootstrap_sharpe_interval(
     block = min(int(block), n)
     n_blocks = -(-n // block)
     rng = np.random.default_rng(seed)
-    chunk = max(1, int(2e7 // (n_blocks * block)))
+    chunk = max(1, int(4e6 // (n_blocks * block)))  # ~32 MB of indices per pass
     offsets = np.arange(block)
     sharpes: list[np.ndarray] = []
     for lo in range(0, n_boot, chunk):
