@@ -91,7 +91,9 @@ def _check_market(market: pd.DataFrame) -> None:
             "`market` must be indexed by bar open times (tz-aware UTC DatetimeIndex); "
             f"got {type(idx).__name__}. Pass the frame returned by load_market_data."
         )
-    if not idx.is_monotonic_increasing or idx.has_duplicates:
+    # strictly increasing == sorted and unique, without building a hash table
+    stamps = idx.asi8
+    if len(stamps) > 1 and not bool((stamps[1:] > stamps[:-1]).all()):
         raise DataContractError(
             "`market` index must be sorted and unique; call perpml.data.sort_bars / "
             "drop_duplicate_bars first."
@@ -399,26 +401,23 @@ def run_backtest(
 
     m = len(window)
     starts = seg["starts"]
-    bar_fees = np.zeros(m)
-    bar_slip = np.zeros(m)
+    # one (m, 3) block filled in place: fees, slippage, funding per bar
+    block = np.zeros((m, 3), order="F")
+    bar_fees, bar_slip, bar_funding = block[:, 0], block[:, 1], block[:, 2]
     bar_fees[starts] = fees
     bar_slip[starts] = slips
-    bar_funding = (base * seg["nu"])[seg_id] * unit_funding
+    np.multiply((base * seg["nu"])[seg_id], unit_funding, out=bar_funding)
     traded_notional = base * np.abs(seg["delta"])
     ruined = bool(dead[-1])
     if ruined:  # nothing is paid or traded once the account is empty
         alive = ~dead
-        bar_fees, bar_slip, bar_funding = (
-            bar_fees * alive,
-            bar_slip * alive,
-            bar_funding * alive,
-        )
+        block *= alive[:, None]
         traded_notional = traded_notional * alive[starts]
         exposure = float((held[alive] != 0).mean()) if alive.any() else 0.0
     else:
         exposure = float(np.count_nonzero(held) / m)
     costs = pd.DataFrame(
-        {"fees": bar_fees, "slippage": bar_slip, "funding": bar_funding}, index=index
+        block, index=index, columns=["fees", "slippage", "funding"], copy=False
     )
     returns = np.zeros(m)
     prev = equity[:-1]
