@@ -225,3 +225,17 @@ def test_engine_matches_a_plain_loop(seed: int) -> None:
         opens, close, mark, np.where(counts, rate, 0.0), target, fee=5e-4, slip=1e-4
     )
     np.testing.assert_allclose(res.equity.to_numpy(), expected, rtol=1e-11)
+
+
+def test_check_funding_fails_fast() -> None:
+    from perpml.backtest import check_funding
+    from perpml.config import BacktestConfig
+
+    m = _market([100.0] * 4, [100.0] * 4, start="2023-12-31 22:00")
+    assert check_funding(m, BacktestConfig()) == 0
+    m = m.drop(columns="funding_rate")
+    with pytest.raises(DataContractError, match="funding"):
+        check_funding(m, BacktestConfig())
+    assert check_funding(m, BacktestConfig(allow_missing_funding=True)) == 1
+    assert check_funding(m, BacktestConfig(funding=False)) == 0
+    assert check_funding(m, BacktestConfig(enabled=False)) == 0

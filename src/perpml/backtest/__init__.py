@@ -11,7 +11,11 @@ Conventions: ``docs/backtest.md``.
 from perpml.backtest.costs import break_even_fee, cost_sensitivity
 from perpml.backtest.engine import BacktestResult, run_backtest
 from perpml.backtest.positions import positions_from_proba, trade_signals
-from perpml.backtest.run_step import backtest_run, simulator_oracle_proba
+from perpml.backtest.run_step import (
+    backtest_run,
+    check_funding,
+    simulator_oracle_proba,
+)
 from perpml.backtest.significance import (
     bootstrap_sharpe_interval,
     deflated_sharpe_ratio,
@@ -27,6 +31,7 @@ __all__ = [
     "backtest_run",
     "bars_per_year",
     "bootstrap_sharpe_interval",
+    "check_funding",
     "break_even_fee",
     "cost_sensitivity",
     "deflated_sharpe_ratio",

@@ -40,7 +40,7 @@ from perpml.config import BacktestConfig
 from perpml.data.schema import infer_interval
 from perpml.exceptions import ConfigError
 
-__all__ = ["backtest_run", "simulator_oracle_proba"]
+__all__ = ["backtest_run", "check_funding", "simulator_oracle_proba"]
 
 _TABLE_KEYS = (
     "total_return",
@@ -317,6 +317,51 @@ def backtest_run(
         json.dumps(_strict(payload), indent=2, allow_nan=False) + "\n",
     )
     return summary
+
+
+def check_funding(
+    market: pd.DataFrame,
+    config: BacktestConfig,
+    index: pd.DatetimeIndex | None = None,
+) -> int:
+    """Fail fast: raise now if the backtest would refuse the funding data later.
+
+    Call it right after loading the data (before training) so a run without funding
+    rates stops in seconds, not after the models are trained.
+
+    Parameters
+    ----------
+    market : DataFrame, canonical market frame
+    config : BacktestConfig
+    index : DatetimeIndex, optional
+        Bars the backtest will cover (default: all of ``market``).
+
+    Returns
+    -------
+    int
+        Settlements without a rate (0 unless ``config.allow_missing_funding``).
+
+    Raises
+    ------
+    perpml.exceptions.DataContractError
+        As :func:`perpml.backtest.run_backtest` would.
+    """
+    if not (config.enabled and config.funding):
+        return 0
+    from perpml.backtest.funding import settlement_counts, settlement_rates
+    from perpml.data.schema import interval_to_timedelta
+
+    window = market if index is None else market.loc[index]
+    interval = str(market.attrs.get("interval") or infer_interval(market.index))
+    counts = settlement_counts(
+        pd.DatetimeIndex(window.index),
+        interval_to_timedelta(interval),
+        funding_interval=pd.Timedelta(hours=config.funding_interval_hours),
+    )
+    schedule = settlement_rates(
+        window, counts, allow_missing=config.allow_missing_funding
+    )
+    return schedule.n_missing
 
 
 def simulator_oracle_proba(
