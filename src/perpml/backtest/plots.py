@@ -198,6 +198,7 @@ def plot_null(
     if oracle is not None and np.isfinite(oracle):
         ax.axvline(oracle, color="#2ca02c", lw=1.5, label="oracle")
     ax.set_xlabel("annualised net Sharpe")
-    ax.set_title(f"Shuffled-signal null ({len(finite)} shuffles)")
-    ax.legend(fontsize=8)
+    ax.set_title(f"Shuffled-signal null ({len(finite)} shuffles with a Sharpe ratio)")
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=8)
     return _save(fig, path)

@@ -94,6 +94,12 @@ class BacktestSummary:
         def yes(flag: bool) -> str:
             return "yes" if flag else "no"
 
+        if not math.isfinite(self.sharpe) and self.net_return == 0:
+            return (
+                "The strategy never traded: no expected edge beat the entry threshold "
+                "([backtest].entry_threshold x round-trip cost), so there is nothing "
+                f"to test (buy-and-hold returned {self.buy_hold_return:+.2%})."
+            )
         text = (
             f"Net of costs the strategy returned {self.net_return:+.2%} (Sharpe "
             f"{self.sharpe:.2f}) vs buy-and-hold {self.buy_hold_return:+.2%} (Sharpe "
