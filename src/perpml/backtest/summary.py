@@ -106,8 +106,8 @@ class BacktestSummary:
             f"{self.buy_hold_sharpe:.2f}); beats buy-and-hold: "
             f"{yes(self.beats_buy_and_hold)}; beats the shuffled null (percentile "
             f"{self.null_percentile:.0f}, 95th pct Sharpe {self.null_p95:.2f}): "
-            f"{yes(self.beats_null)}; DSR {self.dsr:.2f} > 0.95 over {self.n_trials} "
-            f"trial(s): {yes(self.dsr_passes)}."
+            f"{yes(self.beats_null)}; Deflated Sharpe Ratio above 0.95 (DSR "
+            f"{self.dsr:.2f} over {self.n_trials} trial(s)): {yes(self.dsr_passes)}."
         )
         if self.funding_assumed_zero:
             text += " Funding was missing for part of the period and assumed zero."
@@ -119,22 +119,27 @@ class BacktestSummary:
         ``embed=True`` inlines the PNGs as base64 (single-file report); otherwise
         ``<img src>`` uses the file names (relative to ``out_dir``).
         """
-        fmt = {k: "{:.2%}".format for k in ("total_return", "annual_return")}
         table = self.table.copy()
         for col in table.columns:
-            if col in fmt:
-                table[col] = table[col].map(lambda v, f=fmt[col]: _fmt(v, f))
-            else:
-                table[col] = table[col].map(lambda v: _fmt(v, "{:.3g}".format))
+            f = _PERCENT if col in _PERCENT_COLUMNS else _NUMBER
+            if col == "n_trades":
+                f = _INTEGER
+            table[col] = table[col].map(lambda v, f=f: _fmt(v, f))
         monthly = (self.monthly * 100).round(2)
         parts = [
             "<section class='backtest'><h2>Backtest, net of costs</h2>",
             f"<p>{html.escape(self.verdict_line())}</p>",
             table.to_html(border=0, classes="backtest-table"),
+            "<p class='note'>Costs and returns in % of initial equity; Sharpe, "
+            "Sortino and Calmar annualised on 365 days; funding &lt; 0 = received. "
+            "The null rows are the same rules on block-shuffled probabilities.</p>",
             "<h3>Trades</h3>",
-            pd.DataFrame([self.trades_summary])
-            .map(lambda v: _fmt(v, "{:.4g}".format))
-            .to_html(border=0, index=False, classes="backtest-trades"),
+            pd.DataFrame(
+                {
+                    k: [_fmt(v, _PERCENT if k in _PERCENT_COLUMNS else _NUMBER)]
+                    for k, v in self.trades_summary.items()
+                }
+            ).to_html(border=0, index=False, classes="backtest-trades"),
             "<h3>Monthly returns (%)</h3>",
             monthly.to_html(border=0, na_rep="", classes="backtest-monthly"),
         ]
@@ -149,6 +154,26 @@ class BacktestSummary:
             parts.append(f"<img alt='{html.escape(name)}' src='{src}'/>")
         parts.append("</section>")
         return "\n".join(parts)
+
+
+_PERCENT_COLUMNS = frozenset(
+    {
+        "total_return",
+        "annual_return",
+        "max_drawdown",
+        "hit_rate",
+        "exposure",
+        "fees_paid",
+        "slippage_paid",
+        "funding_paid",
+        "mean_return",
+        "best_return",
+        "worst_return",
+    }
+)
+_PERCENT = "{:.2%}".format
+_NUMBER = "{:.3g}".format
+_INTEGER = "{:.0f}".format
 
 
 def _fmt(value: object, f: Any) -> str:
