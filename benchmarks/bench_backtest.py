@@ -133,7 +133,8 @@ Largest relative difference of the two equity curves: {r["max_rel_diff"]:.1e}.
 
 Machine: {machine()}. Date: {datetime.now(UTC):%Y-%m-%d}. Load average while measuring:
 {os.getloadavg()[0]:.1f} on 2 cores (the machine is shared with other jobs; figures
-under load are pessimistic).
+under load are pessimistic: at load 11-14 the same code took up to 0.60 s for the first
+call and 0.44 s best of 3, the NumPy loop 0.9-1.1 s).
 """
 
 
