@@ -41,6 +41,7 @@ from typing import Any, Literal, get_args
 from perpml.exceptions import ConfigError
 
 __all__ = [
+    "BacktestConfig",
     "DataConfig",
     "FeatureConfig",
     "ModelConfig",
@@ -144,6 +145,70 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class BacktestConfig:
+    """How out-of-sample predictions are turned into a cost-aware backtest.
+
+    Fees are per side on traded notional (Binance USD-M VIP0: taker 0.05 %, maker
+    0.02 %); ``slippage_bps`` moves every fill against the trade. ``entry_threshold``
+    is the multiple of the round-trip cost the expected edge must exceed to enter.
+    ``funding_interval_hours`` is the settlement schedule (00/08/16 UTC for 8). See
+    ``docs/backtest.md``.
+    """
+
+    enabled: bool = True
+    fee_rate: float = 0.0005
+    maker_fee: float = 0.0002
+    use_maker_fee: bool = False
+    slippage_bps: float = 1.0
+    funding: bool = True
+    allow_missing_funding: bool = False
+    funding_interval_hours: int = 8
+    max_leverage: float = 1.0
+    entry_threshold: float = 1.0
+    vol_sizing: bool = False
+    vol_window: int = 288
+    n_shuffles: int = 200
+    n_bootstrap: int = 1000
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"[backtest].{name} must be >= 0, got {getattr(self, name)}."
+            for name in ("fee_rate", "maker_fee", "slippage_bps", "entry_threshold")
+            if not getattr(self, name) >= 0
+        ]
+        if not 0 < self.max_leverage <= 100:
+            problems.append(
+                f"[backtest].max_leverage must be in (0, 100], got {self.max_leverage}."
+            )
+        if self.funding_interval_hours not in (1, 2, 4, 8):
+            problems.append(
+                "[backtest].funding_interval_hours must be 1, 2, 4 or 8, got "
+                f"{self.funding_interval_hours}."
+            )
+        if self.n_shuffles < 200:
+            problems.append(
+                f"[backtest].n_shuffles must be >= 200 (a null distribution needs them), "
+                f"got {self.n_shuffles}."
+            )
+        if self.n_bootstrap < 100:
+            problems.append(
+                f"[backtest].n_bootstrap must be >= 100, got {self.n_bootstrap}."
+            )
+        if self.vol_window < 2:
+            problems.append(
+                f"[backtest].vol_window must be >= 2, got {self.vol_window}."
+            )
+        if problems:
+            raise ConfigError(" ".join(problems))
+
+    @property
+    def applied_fee(self) -> float:
+        """Fee rate per side actually charged (maker when ``use_maker_fee``)."""
+        return self.maker_fee if self.use_maker_fee else self.fee_rate
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The whole run: one section per pipeline stage."""
 
@@ -153,6 +218,7 @@ class RunConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     models: ModelConfig = field(default_factory=ModelConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
 
     def with_overrides(self, section: str, **values: Any) -> RunConfig:
         """Return a copy with ``values`` replacing keys of one ``section``.
