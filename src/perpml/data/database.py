@@ -28,7 +28,6 @@ leaves the database as it was.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -157,7 +156,7 @@ def _host_of(url: str) -> str:
 
         parsed = make_url(_sqlalchemy_url(url))
         return f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
-    except Exception:  # noqa: BLE001 - message helper only
+    except Exception:
         return _describe(url)
 
 
@@ -209,8 +208,7 @@ def _ddl(tables: Tables) -> list[tuple[str, Any]]:
 
     def numeric(names: Iterable[str]) -> Any:
         return sql.SQL(", ").join(
-            sql.SQL("{} DOUBLE PRECISION").format(sql.Identifier(col(n)))
-            for n in names
+            sql.SQL("{} DOUBLE PRECISION").format(sql.Identifier(col(n))) for n in names
         )
 
     for feed, columns in (("ohlcv", BAR_COLUMNS), *FEEDS.items()):
@@ -220,7 +218,9 @@ def _ddl(tables: Tables) -> list[tuple[str, Any]]:
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} ({} TIMESTAMPTZ NOT NULL, "
                     "{} TEXT NOT NULL, {}, PRIMARY KEY ({}, {}))"
-                ).format(_ident(tables.table(feed)), ts, sym, numeric(columns), sym, ts),
+                ).format(
+                    _ident(tables.table(feed)), ts, sym, numeric(columns), sym, ts
+                ),
             )
         )
     oid = sql.Identifier(col("order_id"))
@@ -285,7 +285,11 @@ def _csv_chunks(frame: pd.DataFrame) -> Iterable[str]:
 
 
 def _merge(
-    cur: Any, table: str, columns: Sequence[str], keys: Sequence[str], rows: pd.DataFrame
+    cur: Any,
+    table: str,
+    columns: Sequence[str],
+    keys: Sequence[str],
+    rows: pd.DataFrame,
 ) -> int:
     """COPY ``rows`` into a staging copy of ``table`` and upsert them on ``keys``."""
     from psycopg import sql
@@ -315,9 +319,7 @@ def _merge(
         else sql.SQL("DO NOTHING")
     )
     cur.execute(
-        sql.SQL(
-            "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) {}"
-        ).format(
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) {}").format(
             _ident(table),
             cols,
             cols,
@@ -329,9 +331,7 @@ def _merge(
     return len(rows)
 
 
-def _liquidation_rows(
-    frame: pd.DataFrame, symbol: str, long_side: str
-) -> pd.DataFrame:
+def _liquidation_rows(frame: pd.DataFrame, symbol: str, long_side: str) -> pd.DataFrame:
     """Per-bar aggregate rows of the liquidation columns (plus coverage markers)."""
     short_side = "BUY" if long_side.upper() == "SELL" else "SELL"
     liq = frame[list(LIQUIDATION_COLUMNS)].dropna(how="any")

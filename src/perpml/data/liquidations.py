@@ -166,7 +166,9 @@ def events_to_frame(
     perpml.exceptions.DataFormatError
         A side other than SELL / BUY, or a negative / non-numeric quantity.
     """
-    sides = pd.Series(np.asarray(side, dtype=object)).astype(str).str.strip().str.upper()
+    sides = (
+        pd.Series(np.asarray(side, dtype=object)).astype(str).str.strip().str.upper()
+    )
     long_side = long_side.upper()
     short_side = "BUY" if long_side == "SELL" else "SELL"
     bad = ~sides.isin([long_side, short_side])

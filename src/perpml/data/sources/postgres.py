@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from perpml.config import DatabaseConfig
-from perpml.data.alignment import align_asof
+from perpml.data.alignment import DEFAULT_SNAP_TOLERANCE, align_asof
 from perpml.data.contract import validate_market_data
 from perpml.data.database import BAR_COLUMNS, FEEDS, Tables, connect, resolve_db_url
 from perpml.data.gaps import add_quality_note
@@ -149,10 +149,20 @@ class PostgresSource:
         if start is not None:
             cond.append(ts >= sa.bindparam("start", start.to_pydatetime()))
         elif days is not None:
-            last = conn.execute(sa.select(sa.func.max(ts)).where(*cond)).scalar()
-            if last is not None:
-                step = interval_to_timedelta(interval) if interval else pd.Timedelta(0)
-                first = pd.Timestamp(last) + step - pd.Timedelta(days=float(days))
+            recent = [
+                pd.Timestamp(r[0])
+                for r in conn.execute(
+                    sa.select(ts).where(*cond).order_by(ts.desc()).limit(2)
+                )
+            ]
+            if recent:
+                if interval:
+                    step = interval_to_timedelta(interval)
+                else:  # the stored spacing; checked against the whole range below
+                    step = (
+                        recent[0] - recent[-1] if len(recent) == 2 else pd.Timedelta(0)
+                    )
+                first = recent[0] + step - pd.Timedelta(days=float(days))
                 cond.append(ts >= sa.bindparam("first", first.to_pydatetime()))
         query = sa.select(ts, *(ohlcv.c[c] for c in wanted)).where(*cond).order_by(ts)
         rows = conn.execute(query).all()
@@ -195,7 +205,11 @@ class PostgresSource:
             .where(
                 table.c[col("symbol")] == sa.bindparam("symbol", symbol),
                 ts >= sa.bindparam("first", (first - FEED_LOOKBACK).to_pydatetime()),
-                ts <= sa.bindparam("last", last.to_pydatetime()),
+                # a row stamped a few ms late still belongs to the last bar
+                ts
+                <= sa.bindparam(
+                    "last", (last + DEFAULT_SNAP_TOLERANCE).to_pydatetime()
+                ),
             )
             .order_by(ts)
         )
@@ -240,8 +254,10 @@ class PostgresSource:
         is_long = sa.func.upper(side) == sa.bindparam(
             "long_side", tables.config.long_liquidation_side.upper()
         )
-        count = sa.func.sum(sa.func.coalesce(table.c["orders"], 1)) if has_orders else (
-            sa.func.count()
+        count = (
+            sa.func.sum(sa.func.coalesce(table.c["orders"], 1))
+            if has_orders
+            else (sa.func.count())
         )
         query = (
             sa.select(
@@ -338,7 +354,10 @@ class PostgresSource:
                     if raw is None:
                         continue
                     aligned = align_asof(
-                        raw, out.index, interval=interval, max_staleness=self.max_staleness
+                        raw,
+                        out.index,
+                        interval=interval,
+                        max_staleness=self.max_staleness,
                     )
                     for column in aligned.columns:
                         out[column] = aligned[column]
