@@ -248,3 +248,71 @@ def aggregate_liquidations(
         unknown = (bars + step.value <= first) | (bars > last)
         out[unknown] = np.nan
     return pd.DataFrame(out, index=index, columns=list(LIQUIDATION_COLUMNS))
+
+
+def is_event_file(columns: list[str]) -> bool:
+    """True for lower-cased columns of a forced-order events file."""
+    return "side" in columns and any(c in columns for c in QUANTITY_COLUMNS)
+
+
+def read_liquidation_events(raw: pd.DataFrame, path: Any) -> Any:
+    """A :class:`~perpml.data.sources.binance_formats.ParsedFile` of forced orders.
+
+    Accepts the forceOrder field layout as data.binance.vision writes it
+    (``BTCUSDT-liquidationSnapshot-2023-01-01.zip``: ``time, side, order_type,
+    time_in_force, original_quantity, price, average_price, order_status,
+    last_fill_quantity, accumulated_fill_quantity``) and the seed's table layout
+    (``timestamp, symbol, quantity, side, order_id``); column names lower-cased.
+    The frame holds one row per event in the per-bar columns
+    (:func:`events_to_frame`), indexed by trade time.
+    """
+    from pathlib import Path
+
+    from perpml.data.sources.binance_formats import (
+        TIME_COLUMNS,
+        ParsedFile,
+        archive_name_info,
+        parse_times,
+    )
+
+    path = Path(path)
+    columns = list(raw.columns)
+    time_col = next((c for c in TIME_COLUMNS if c in columns), None)
+    if time_col is None:
+        raise DataFormatError(
+            f"{str(path)!r} looks like a liquidation events file (side, quantity) but "
+            f"has no time column; got {columns}. Add the trade time as `time`."
+        )
+    qty_col = next(c for c in QUANTITY_COLUMNS if c in columns)
+    where = f"{str(path)!r}"
+    times = parse_times(raw[time_col], f"{where} column {time_col!r}")
+    frame = events_to_frame(times, raw["side"], raw[qty_col], where=where)
+    name_symbol, _ = archive_name_info(path)
+    found = {name_symbol} if name_symbol else set()
+    if "symbol" in raw:
+        found |= {str(s).strip().upper() for s in raw["symbol"].dropna()}
+    used = {time_col, qty_col, "side", "symbol"}
+    return ParsedFile(
+        path=path,
+        kind="feed",
+        frame=frame,
+        symbols=tuple(sorted(found)),
+        dropped=tuple(c for c in columns if c not in used),
+    )
+
+
+def add_liquidations(
+    frame: pd.DataFrame, events: pd.DataFrame, interval: str, label: str
+) -> None:
+    """Add the per-bar liquidation columns of ``events`` to ``frame`` (in place)."""
+    from perpml.data.gaps import add_quality_note
+
+    bars = aggregate_liquidations(events, frame.index, interval)
+    for column in bars.columns:
+        frame[column] = bars[column]
+    unknown = int(bars.iloc[:, 0].isna().sum())
+    add_quality_note(
+        frame,
+        f"liquidations from {label}: {len(events)} forced order(s) summed per bar; "
+        f"{unknown} of {len(frame)} bars outside the recorded period are NaN.",
+    )

@@ -21,6 +21,7 @@ import pandas as pd
 from perpml.data.alignment import DEFAULT_SNAP_TOLERANCE, align_asof
 from perpml.data.contract import validate_market_data
 from perpml.data.gaps import add_quality_note, fill_gaps
+from perpml.data.liquidations import add_liquidations
 from perpml.data.schema import CANONICAL_COLUMNS, infer_interval, interval_to_timedelta
 from perpml.data.sources.binance_formats import SUFFIXES, ParsedFile, read_market_file
 from perpml.exceptions import (
@@ -428,6 +429,9 @@ class FileSource:
         for layout, files in groups.items():
             feed, _, n_dropped = _combine(files, layout)
             label = _label(files)
+            if layout == "liquidations":  # events: summed per bar (0 when none)
+                add_liquidations(out, feed, interval, label)
+                continue
             clash = [c for c in feed.columns if c in out.columns]
             if clash:
                 raise DataFormatError(
