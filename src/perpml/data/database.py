@@ -86,8 +86,6 @@ FEEDS: dict[str, tuple[str, ...]] = {
 #: Prefix of the ``order_id`` of per-bar aggregate liquidation rows (db load).
 BAR_ROW_PREFIX = "bar:"
 
-_COPY_CHUNK = 100_000
-
 
 @dataclass(frozen=True)
 class Tables:
@@ -230,7 +228,7 @@ def _ddl(tables: Tables) -> list[tuple[str, Any]]:
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} ({} TIMESTAMPTZ NOT NULL, {} TEXT NOT "
                 "NULL, {} DOUBLE PRECISION NOT NULL, {} TEXT NOT NULL, {} TEXT NOT "
-                "NULL, price DOUBLE PRECISION, orders INTEGER, PRIMARY KEY ({}, {}, {}))"
+                "NULL, price DOUBLE PRECISION, orders BIGINT, PRIMARY KEY ({}, {}, {}))"
             ).format(
                 _ident(tables.table("liquidations")),
                 ts,
@@ -278,10 +276,23 @@ def init_schema(engine: Engine, config: DatabaseConfig | None = None) -> bool:
 
 
 # ------------------------------------------------------------------------ writing
-def _csv_chunks(frame: pd.DataFrame) -> Iterable[str]:
-    for start in range(0, len(frame), _COPY_CHUNK):
-        part = frame.iloc[start : start + _COPY_CHUNK]
-        yield part.to_csv(header=False, index=False, lineterminator="\n")
+def _column_values(series: pd.Series) -> tuple[str, list[Any]]:
+    """(PostgreSQL type, Python values with NaN / NaT as None) of one column."""
+    if isinstance(
+        series.dtype, pd.DatetimeTZDtype
+    ) or pd.api.types.is_datetime64_any_dtype(series.dtype):
+        stamps = pd.DatetimeIndex(series).floor("us")
+        values: list[Any] = list(stamps.to_pydatetime())
+        return "timestamptz", values
+    if pd.api.types.is_integer_dtype(series.dtype):
+        return "int8", series.astype("int64").tolist()
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        array = series.to_numpy(dtype="float64")
+        values = array.tolist()
+        if np.isnan(array).any():  # NULL, not a NaN value, marks "unknown"
+            values = [None if v != v else v for v in values]
+        return "float8", values
+    return "text", [None if v is None else str(v) for v in series.tolist()]
 
 
 def _merge(
@@ -302,11 +313,14 @@ def _merge(
         ).format(stage, _ident(table))
     )
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    typed = [_column_values(rows[c]) for c in columns]
+    # binary COPY of Python values: no text formatting of floats and timestamps
     with cur.copy(
-        sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, cols)
+        sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, cols)
     ) as copy:
-        for chunk in _csv_chunks(rows):
-            copy.write(chunk)
+        copy.set_types([t for t, _ in typed])
+        for row in zip(*(v for _, v in typed), strict=True):
+            copy.write_row(row)
     others = [c for c in columns if c not in keys]
     action = (
         sql.SQL("DO UPDATE SET {}").format(
