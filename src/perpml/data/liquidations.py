@@ -107,13 +107,15 @@ def parse_force_order(message: str | bytes | Mapping[str, Any]) -> LiquidationEv
         )
     order = payload.get("o")
     try:
-        side = str(order["S"]).upper()  # type: ignore[index]
-        qty_raw = order.get("z") or order["q"]  # type: ignore[union-attr]
+        if not isinstance(order, Mapping):
+            raise TypeError
+        side = str(order["S"]).upper()
+        qty_raw = order.get("z") or order["q"]
         quantity = float(qty_raw)
-        price = float(order.get("ap") or order["p"])  # type: ignore[union-attr]
-        trade_ms = int(order.get("T") or payload["E"])  # type: ignore[union-attr]
-        symbol = str(order["s"]).upper()  # type: ignore[index]
-    except (KeyError, TypeError, ValueError, AttributeError):
+        price = float(order.get("ap") or order["p"])
+        trade_ms = int(order.get("T") or payload["E"])
+        symbol = str(order["s"]).upper()
+    except (KeyError, TypeError, ValueError):
         raise DataFormatError(
             "forceOrder event lacks a valid field among o.s, o.S, o.q/o.z, o.p/o.ap, "
             f"o.T: {str(payload)[:160]!r}."
@@ -130,7 +132,7 @@ def parse_force_order(message: str | bytes | Mapping[str, Any]) -> LiquidationEv
         side=side,
         quantity=quantity,
         price=price,
-        order_id=f"{trade_ms}:{side}:{order.get('q')}:{order.get('p')}",  # type: ignore[union-attr]
+        order_id=f"{trade_ms}:{side}:{order.get('q')}:{order.get('p')}",
     )
 
 

@@ -176,8 +176,7 @@ def liq_ix_oi_drop(
     long: np.ndarray, short: np.ndarray, log_oi: np.ndarray, *, window: int
 ) -> np.ndarray:
     """Imbalance x OI drop over `window` bars: forced closing confirmed by falling OI."""
-    drop = np.maximum(-diff(log_oi, window), 0.0)
-    drop[np.isnan(diff(log_oi, window))] = np.nan
+    drop = np.maximum(-diff(log_oi, window), 0.0)  # NaN stays NaN
     return _imbalance(rolling_sum(long, window), rolling_sum(short, window)) * drop
 
 

@@ -261,11 +261,9 @@ def _liquidation_columns(
     and prefix stability are untouched.
     """
     total = st.r.shape[0]
-    gens = [
-        np.random.default_rng(c) for c in np.random.SeedSequence(key).spawn(4)
-    ]
-    n_long, n_short, n_casc = (g.random(total) for g in gens[:3])
-    size_noise = gens[3].standard_normal(total)
+    gens = [np.random.default_rng(c) for c in np.random.SeedSequence(key).spawn(4)]
+    n_long, n_short, n_casc = (np.asarray(g.random(total)) for g in gens[:3])
+    size_noise = np.asarray(gens[3].standard_normal(total))
     prev = slice(sl.start - 1, sl.stop - 1)
     tau = bar / pd.Timedelta(minutes=5)
     z = st.r[sl] / st.sig[sl]
@@ -283,7 +281,9 @@ def _liquidation_columns(
     vol_short = cnt_short * order
     removed = oi_prev * (1.0 - np.exp(-(0.03 + 0.07 * np.abs(crowd))))
     casc_orders = np.where(
-        casc, np.maximum(poisson.ppf(n_casc[sl], 40.0 + 160.0 * np.abs(crowd)), 1.0), 0.0
+        casc,
+        np.maximum(poisson.ppf(n_casc[sl], 40.0 + 160.0 * np.abs(crowd)), 1.0),
+        0.0,
     )
     longs = casc & (crowd > 0)
     shorts = casc & ~(crowd > 0)
@@ -370,6 +370,8 @@ def run_simulation(
         pd.to_datetime(open_ns[offset:], unit="ns", utc=True), name=INDEX_NAME
     )
     frame = _build_frame(state, slice(offset, total), index, draws, prm, bar, level)
-    liq_key = _stable_key("perpml.synthetic.liquidations", int(seed), symbol, stamp.value)
+    liq_key = _stable_key(
+        "perpml.synthetic.liquidations", int(seed), symbol, stamp.value
+    )
     frame = _with_liquidations(frame, state, slice(offset, total), prm, bar, liq_key)
     return Simulation(frame, state, prm, season, settle, offset, mc_seed)
