@@ -12,6 +12,7 @@ columns a database lacks are skipped (the seed's minimal tables work). See
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,6 +41,23 @@ __all__ = ["PostgresSource"]
 #: How far before the first bar feed rows are read, so the first bars have the
 #: value known at their close (funding settles every 8 h; twice that and a margin).
 FEED_LOOKBACK = pd.Timedelta(days=2)
+
+
+def _frame_of(rows: Sequence[Any], names: Sequence[str]) -> pd.DataFrame:
+    """Float64 frame of query rows ``(timestamp, *values)``, indexed by UTC time.
+
+    Built column-wise: pandas' row-wise construction from SQLAlchemy rows is ~10x
+    slower on a million bars.
+    """
+    columns = list(zip(*rows, strict=True))
+    index = pd.DatetimeIndex(pd.to_datetime(list(columns[0]), utc=True)).as_unit("ns")
+    return pd.DataFrame(
+        {
+            name: np.array(values, dtype="float64")
+            for name, values in zip(names, columns[1:], strict=True)
+        },
+        index=index,
+    )
 
 
 class PostgresSource:
@@ -174,10 +192,7 @@ class PostgresSource:
                 f"{have}. Load data with `perpml db load` or change --symbol / "
                 "--start / --end."
             )
-        frame = pd.DataFrame(rows, columns=["timestamp", *wanted])
-        index = pd.DatetimeIndex(pd.to_datetime(frame.pop("timestamp"), utc=True))
-        frame.index = index.as_unit("ns").rename(INDEX_NAME)
-        frame = frame.astype("float64")
+        frame = _frame_of(rows, wanted).rename_axis(INDEX_NAME)
         frame.attrs["symbol"] = symbol
         return frame
 
@@ -216,10 +231,7 @@ class PostgresSource:
         rows = conn.execute(query).all()
         if not rows:
             return None
-        out = pd.DataFrame(rows, columns=["timestamp", *wanted])
-        index = pd.DatetimeIndex(pd.to_datetime(out.pop("timestamp"), utc=True))
-        out.index = index.as_unit("ns")
-        return out.astype("float64")
+        return _frame_of(rows, wanted)
 
     def _liquidations(
         self, conn: Connection, tables: Tables, symbol: str, index: pd.DatetimeIndex,
