@@ -22,8 +22,6 @@ from perpml.data.database import connect, init_schema, write_market
 from perpml.data.sources.postgres import PostgresSource
 from perpml.exceptions import ConfigError, DataSourceError
 
-pytestmark = pytest.mark.postgres
-
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 TABLES = ("ohlcv", "open_interest", "funding_rate", "long_short_ratio", "liquidations")
@@ -54,6 +52,7 @@ def _dump(url: str) -> dict[str, list[tuple]]:
         }
 
 
+@pytest.mark.postgres
 def test_init_creates_the_schema_with_keys(postgres_db: str) -> None:
     result = runner.invoke(app, ["db", "init", "--db-url", postgres_db])
     assert result.exit_code == 0, result.output
@@ -79,6 +78,7 @@ def test_init_creates_the_schema_with_keys(postgres_db: str) -> None:
     }
 
 
+@pytest.mark.postgres
 def test_load_then_read_round_trips_the_frame(postgres_db: str) -> None:
     result = runner.invoke(
         app, ["db", "load", "--mock", "--days", "2", "--db-url", postgres_db]
@@ -97,6 +97,7 @@ def test_load_then_read_round_trips_the_frame(postgres_db: str) -> None:
     pd.testing.assert_frame_equal(tail, frame.iloc[-288:], check_freq=False)
 
 
+@pytest.mark.postgres
 def test_reloading_duplicates_nothing(postgres_db: str) -> None:
     engine = connect(postgres_db)
     init_schema(engine)
@@ -117,6 +118,7 @@ def test_reloading_duplicates_nothing(postgres_db: str) -> None:
     pd.testing.assert_frame_equal(back, frame, check_freq=False)
 
 
+@pytest.mark.postgres
 def test_killed_load_leaves_nothing_and_rerun_gives_the_same_table(
     postgres_db: str,
 ) -> None:
@@ -170,6 +172,7 @@ def test_killed_load_leaves_nothing_and_rerun_gives_the_same_table(
     pd.testing.assert_frame_equal(back, _sim(), check_freq=False)
 
 
+@pytest.mark.postgres
 def test_injection_symbol_is_refused_or_harmless(postgres_db: str) -> None:
     engine = connect(postgres_db)
     init_schema(engine)
@@ -228,6 +231,7 @@ def test_mock_with_a_database_option_is_a_contradiction() -> None:
     assert "--mock" in _flat(result.output) and "--db-url" in _flat(result.output)
 
 
+@pytest.mark.postgres
 def test_configured_table_names_are_used(postgres_db: str) -> None:
     config = DatabaseConfig(ohlcv_table="bars", funding_rate_table="fr",
                             funding_rate_column="rate")  # fmt: skip
@@ -243,6 +247,7 @@ def test_configured_table_names_are_used(postgres_db: str) -> None:
     pd.testing.assert_frame_equal(back, frame, check_freq=False)
 
 
+@pytest.mark.postgres
 def test_seed_tables_without_the_extra_columns_are_read(postgres_db: str) -> None:
     # the seed's own minimal Phase 1 schema, collected as events and snapshots
     with psycopg.connect(postgres_db) as conn:
@@ -282,6 +287,7 @@ def test_seed_tables_without_the_extra_columns_are_read(postgres_db: str) -> Non
     assert got["liquidation_count"].isna().tolist() == [True] + [False] * 4 + [True]
 
 
+@pytest.mark.postgres
 @pytest.mark.slow
 def test_seed_command_on_the_database_builds_the_same_features_as_mock(
     postgres_db: str, tmp_path: Path
@@ -312,3 +318,22 @@ def test_seed_command_on_the_database_builds_the_same_features_as_mock(
             pd.read_parquet(sets["db"] / f"{part}.parquet"),
             pd.read_parquet(sets["mock"] / f"{part}.parquet"),
         )
+
+
+@pytest.mark.parametrize(
+    "database",
+    [
+        pytest.param({"url": "postgresql://me:secret@db:5432/trading_db"}, id="url"),
+        pytest.param({"password": "secret", "host": "db"}, id="parts"),
+    ],
+)
+def test_the_password_never_reaches_the_run_config(database: dict) -> None:
+    from perpml.config import RunConfig, config_from_mapping, dump_config
+
+    cfg = RunConfig().with_overrides("database", **database)
+    text = dump_config(cfg)
+    assert "secret" not in text
+    back = config_from_mapping(__import__("tomllib").loads(text))
+    assert back.database.host == cfg.database.host
+    if "url" in database:
+        assert back.database.url == "postgresql://me@db:5432/trading_db"
