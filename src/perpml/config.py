@@ -43,6 +43,7 @@ from perpml.exceptions import ConfigError
 __all__ = [
     "BacktestConfig",
     "DataConfig",
+    "DatabaseConfig",
     "FeatureConfig",
     "ModelConfig",
     "ReportConfig",
@@ -85,6 +86,39 @@ class DataConfig:
     drop_last_bar: bool = True
     gaps: GapHandling = "raise"
     max_gap: int = 12
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """The PostgreSQL market database (``source = "postgres"``, ``perpml db``).
+
+    ``url`` (``postgresql://user@host:port/name``) wins over the parts; unset, the
+    URL comes from ``PERPML_DB_URL`` or from host / port / name / user / password.
+    The password is never written into a run directory: keep it in the URL given
+    on the command line, ``PGPASSWORD`` or ``~/.pgpass``. Table and column names
+    default to the seed's Phase 1 schema (docs/database.md).
+    """
+
+    url: str | None = None
+    host: str = "localhost"
+    port: int = 5432
+    name: str = "trading_db"
+    user: str = "postgres"
+    password: str | None = None
+    ohlcv_table: str = "ohlcv"
+    open_interest_table: str = "open_interest"
+    funding_rate_table: str = "funding_rate"
+    liquidations_table: str = "liquidations"
+    long_short_ratio_table: str = "long_short_ratio"
+    timestamp_column: str = "timestamp"
+    symbol_column: str = "symbol"
+    open_interest_column: str = "open_interest"
+    funding_rate_column: str = "funding_rate"
+    long_short_ratio_column: str = "long_short_ratio"
+    liquidation_quantity_column: str = "quantity"
+    liquidation_side_column: str = "side"
+    liquidation_id_column: str = "order_id"
+    long_liquidation_side: str = "SELL"
 
 
 @dataclass(frozen=True)
@@ -219,6 +253,7 @@ class RunConfig:
     models: ModelConfig = field(default_factory=ModelConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
 
     def with_overrides(self, section: str, **values: Any) -> RunConfig:
         """Return a copy with ``values`` replacing keys of one ``section``.
@@ -426,6 +461,15 @@ def _toml_value(value: Any) -> str:
     raise ConfigError(f"Cannot write {value!r} to TOML.")  # pragma: no cover
 
 
+def _without_password(url: str) -> str:
+    """``url`` with the password of its user part removed."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}@{host}"
+
+
 def dump_config(config: RunConfig) -> str:
     """Return the TOML text of a config; ``load_config`` of it gives it back."""
     lines: list[str] = []
@@ -434,6 +478,11 @@ def dump_config(config: RunConfig) -> str:
         for key, value in dataclasses.asdict(getattr(config, section.name)).items():
             if value is None:  # TOML has no null: an unset key stays unset
                 continue
+            if section.name == "database" and key in ("password", "url"):
+                # secrets never reach a run directory (PGPASSWORD / ~/.pgpass)
+                if key == "password":
+                    continue
+                value = _without_password(value)
             lines.append(f"{key} = {_toml_value(value)}")
         lines.append("")
     return "\n".join(lines)

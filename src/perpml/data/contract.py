@@ -74,6 +74,9 @@ NON_NEGATIVE_COLUMNS: tuple[str, ...] = (
     "taker_buy_quote_volume",
     "open_interest",
     "open_interest_value",
+    "liquidation_long_volume",
+    "liquidation_short_volume",
+    "liquidation_count",
 )
 
 #: Every reason code a :class:`Violation` can carry.

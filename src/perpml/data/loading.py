@@ -44,6 +44,7 @@ SOURCE_OPTIONS: Mapping[str, tuple[str, ...]] = {
         "gaps",
         "max_gap",
     ),
+    "postgres": ("url", "database", "max_staleness"),
 }
 
 #: Fewest rows a loaded frame may have (two are needed to know its spacing).
@@ -76,6 +77,14 @@ def _make_source(source: str, options: Mapping[str, Any]) -> MarketDataSource:
         from perpml.data.sources.binance import BinanceRestSource
 
         return BinanceRestSource(**options)
+    if source == "postgres":
+        from perpml.data.sources.postgres import PostgresSource
+
+        return PostgresSource(
+            options.get("url"),
+            config=options.get("database"),
+            max_staleness=options.get("max_staleness"),
+        )
     if "path" not in options:
         raise ConfigError(
             "source='file' needs `path=` (one file or a list: klines plus optional "
@@ -132,7 +141,11 @@ def load_market_data(
         ``"synthetic"``: :class:`perpml.data.sources.synthetic.SyntheticSource`
         (options ``seed``, ``start``). ``"file"``: :class:`FileSource` (options
         ``path`` (required), ``funding_rate_scale``, ``drop_last_bar``,
-        ``max_staleness``, ``snap_tolerance``, ``gaps``, ``max_gap``). An object implementing
+        ``max_staleness``, ``snap_tolerance``, ``gaps``, ``max_gap``). ``"archive"`` /
+        ``"binance"``: see ``docs/sources.md``. ``"postgres"``:
+        :class:`perpml.data.sources.postgres.PostgresSource` (options ``url``,
+        ``database`` (a :class:`perpml.config.DatabaseConfig`), ``max_staleness``).
+        An object implementing
         :class:`MarketDataSource` is used as is (no options allowed).
     symbol : str, optional
         Exchange symbol. ``None``: read from the data by sources that can

@@ -47,6 +47,19 @@ OPTIONAL_COLUMNS: Final[tuple[str, ...]] = (
     "taker_long_short_ratio",
     "mark_price",
     "index_price",
+    # liquidations aggregated per bar (perpml.data.liquidations): base units and
+    # forced-order count of the bar; 0 in a bar without liquidations, never NaN
+    # there (NaN only where the feed was not recorded)
+    "liquidation_long_volume",
+    "liquidation_short_volume",
+    "liquidation_count",
+)
+
+#: The per-bar liquidation columns (a SELL forced order closes a long position).
+LIQUIDATION_COLUMNS: Final[tuple[str, ...]] = (
+    "liquidation_long_volume",
+    "liquidation_short_volume",
+    "liquidation_count",
 )
 
 CANONICAL_COLUMNS: Final[tuple[str, ...]] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS

@@ -18,7 +18,11 @@ Recognised layouts (column names case-insensitive; anything else raises
   sum_open_interest_value`` (also ``t, oi, oi_usd`` reshaped dumps);
 * **funding**: REST ``fundingTime, fundingRate[, symbol, markPrice]``, archive
   ``calc_time, funding_interval_hours, last_funding_rate``, user dumps ``timestamp,
-  symbol, funding_rate`` or ``ts, rate``.
+  symbol, funding_rate`` or ``ts, rate``;
+* **liquidation events** (forceOrder fields; archive ``liquidationSnapshot``: ``time,
+  side, ..., original_quantity, ..., accumulated_fill_quantity``, or ``timestamp,
+  symbol, quantity, side, order_id``): summed per bar, see
+  :mod:`perpml.data.liquidations`.
 
 Metrics column mapping (Binance's "Trading Data" statistics; ``sum_*`` are the
 position-weighted and ``count_*`` the account-weighted versions):
@@ -50,7 +54,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from perpml.data.schema import INDEX_NAME, INTERVALS, REQUIRED_COLUMNS
+from perpml.data.schema import (
+    INDEX_NAME,
+    INTERVALS,
+    LIQUIDATION_COLUMNS,
+    REQUIRED_COLUMNS,
+)
 from perpml.data.sources.time_parsing import parse_times
 from perpml.exceptions import DataFormatError, DataSourceError
 
@@ -108,6 +117,9 @@ ALIASES: dict[str, str] = {
     "sum_taker_long_short_vol_ratio": "taker_long_short_ratio",
     "mark_price": "mark_price",
     "index_price": "index_price",
+    "liquidation_long_volume": "liquidation_long_volume",
+    "liquidation_short_volume": "liquidation_short_volume",
+    "liquidation_count": "liquidation_count",
 }
 
 #: Candidate time columns, most specific first (the first present one is used).
@@ -154,7 +166,7 @@ _ARCHIVE_NAME = re.compile(
     r"^(?P<symbol>[A-Z0-9]{3,})-(?P<kind>[A-Za-z0-9]+)-\d{4}-\d{2}(?:-\d{2})?(?:\.|$)"
 )
 
-_ARCHIVE_KINDS = frozenset({"metrics", "fundingRate"})
+_ARCHIVE_KINDS = frozenset({"metrics", "fundingRate", "liquidationSnapshot"})
 
 _OI_COLUMNS = frozenset({"open_interest", "open_interest_value"})
 _RATIO_COLUMNS = frozenset(
@@ -236,6 +248,8 @@ class ParsedFile:
         cols = set(self.frame.columns)
         if self.kind == "klines":
             return "klines"
+        if cols == set(LIQUIDATION_COLUMNS):
+            return "liquidations"
         if cols == {"funding_rate"}:
             return "funding"
         if cols <= _OI_COLUMNS:
@@ -428,6 +442,10 @@ def read_market_file(
             f"{list(raw.columns)}. Remove the repeated columns."
         )
     raw.columns = lower = [c.lstrip("\ufeff") for c in lower]
+    from perpml.data.liquidations import is_event_file, read_liquidation_events
+
+    if is_event_file(lower):  # forced orders: summed per bar, not aligned
+        return read_liquidation_events(raw, path)  # type: ignore[no-any-return]
     time_col = next((c for c in TIME_COLUMNS if c in lower), None)
     unknown = [c for c in lower if c not in _known_names()]
     if time_col is None or unknown:

@@ -21,6 +21,7 @@ import pandas as pd
 from perpml.data.alignment import DEFAULT_SNAP_TOLERANCE, align_asof
 from perpml.data.contract import validate_market_data
 from perpml.data.gaps import add_quality_note, fill_gaps
+from perpml.data.liquidations import add_liquidations
 from perpml.data.schema import CANONICAL_COLUMNS, interval_to_timedelta
 from perpml.data.sources.binance_formats import SUFFIXES, ParsedFile, read_market_file
 from perpml.data.sources.file_checks import (
@@ -416,6 +417,10 @@ class FileSource:
         out = klines.copy()
         out.attrs = dict(klines.attrs)
         for layout, files in groups.items():
+            if layout == "liquidations":  # events: summed per bar (0 when none)
+                feed, _, _ = _combine(files, layout)
+                add_liquidations(out, feed, interval, _label(files))
+                continue
             self._add_feed(out, layout, files, interval)
         notes = list(out.attrs.get("quality_notes", []))
         out = out[[c for c in CANONICAL_COLUMNS if c in out.columns]]
