@@ -56,6 +56,11 @@ FEEDS: dict[str, tuple[str, ...]] = {
     "trade count": ("trades",),
     "mark price": ("mark_price",),
     "index price": ("index_price",),
+    "liquidations": (
+        "liquidation_long_volume",
+        "liquidation_short_volume",
+        "liquidation_count",
+    ),
 }
 
 
