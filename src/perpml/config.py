@@ -49,6 +49,7 @@ __all__ = [
     "ReportConfig",
     "RunConfig",
     "SplitConfig",
+    "StoreConfig",
     "TargetConfig",
     "load_config",
     "dump_config",
@@ -243,6 +244,17 @@ class BacktestConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """The offline feature store ``perpml run`` reads and writes (docs/store.md).
+
+    ``dir = ""``: ``$PERPML_STORE_DIR``, else the user cache dir + ``/store``.
+    """
+
+    enabled: bool = True
+    dir: str = ""
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The whole run: one section per pipeline stage."""
 
@@ -254,6 +266,7 @@ class RunConfig:
     report: ReportConfig = field(default_factory=ReportConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     def with_overrides(self, section: str, **values: Any) -> RunConfig:
         """Return a copy with ``values`` replacing keys of one ``section``.
