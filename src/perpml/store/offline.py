@@ -349,7 +349,16 @@ class OfflineStore:
             final = folder / name
             tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
             table = pa.Table.from_pandas(chunk, preserve_index=True)
-            pq.write_table(table, tmp)
+            # Feature columns are high-cardinality floats: dictionary encoding only
+            # inflates them (measured +40 % size, 2x write time); zstd level 1 is
+            # cheap and still finds the redundancy of flag/calendar columns.
+            pq.write_table(
+                table,
+                tmp,
+                use_dictionary=False,
+                compression="zstd",
+                compression_level=1,
+            )
             with tmp.open("rb+") as handle:
                 os.fsync(handle.fileno())
             os.replace(tmp, final)
