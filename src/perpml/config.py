@@ -26,6 +26,10 @@ the valid ones, so a typo never silently falls back to a default::
     [models]
     skip_lstm = false
 
+    [store]
+    enabled = true            # offline feature store (docs/store.md); --no-store
+    dir = ""                  # "" = $PERPML_STORE_DIR or the user cache dir + /store
+
 The resolved config is written into every run directory (``config.toml``) so a run can
 be repeated exactly with ``perpml run --config RUN_DIR/config.toml``.
 """
