@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -260,3 +261,32 @@ def test_run_reuses_the_offline_store(store_run, tmp_path):
     )
     assert off.exit_code == 0, off.output
     assert "offline store" not in _text(off)
+
+
+@pytest.mark.redis
+def test_serve_follows_a_file_being_appended_to(store_run, redis_url, tmp_path):
+    import threading
+
+    run_dir, _ = store_run
+    market = simulate_market(days=4, seed=4, symbol="TAILUSDT").frame
+    path = tmp_path / "live.parquet"
+    market.iloc[:-3].to_parquet(path)
+
+    def append_later() -> None:
+        time.sleep(0.5)
+        market.to_parquet(path)  # two more closed bars (the newest may be open)
+
+    writer = threading.Thread(target=append_later)
+    writer.start()
+    result = _serve(
+        run_dir, redis_url, "--symbol", "TAILUSDT", "--source", "file",
+        "--path", str(path), "--poll", "0.1", "--bars", "1",
+    )  # fmt: skip
+    writer.join()
+    assert result.exit_code == 0, result.output
+    assert "Wrote 2 vector(s)" in _text(result)
+    run = json.loads((run_dir / "run.json").read_text())
+    vector = OnlineStore(redis_url).read(
+        "TAILUSDT", "5m", run["feature_set_id"], run["features"]
+    )
+    assert vector is not None and vector.timestamp == market.index[-2]
