@@ -19,8 +19,11 @@ from perpml.store.errors import (
 from perpml.store.online import OnlineStore, OnlineVector
 from perpml.store.run_spec import ServingRun
 
-__all__ = ["SIGNAL_NAMES", "SignalService"]
+__all__ = ["SIGNAL_NAMES", "STALE_GRACE", "SignalService"]
 
+#: Allowance after a bar closes for the writer to compute and commit its vector: a
+#: vector is stale once it is older than one bar plus this.
+STALE_GRACE = pd.Timedelta(seconds=10)
 #: Class code -> name of :meth:`EnsembleModel.get_trading_decision`'s ``signal``.
 SIGNAL_NAMES = {0: "SHORT", 1: "NEUTRAL", 2: "LONG"}
 
@@ -38,7 +41,8 @@ class SignalService:
     redis_url : str, optional
         Default ``$PERPML_REDIS_URL`` or ``redis://127.0.0.1:6379/0``.
     max_age : Timedelta, optional
-        Oldest acceptable vector, measured from its bar's close; default one bar.
+        Oldest acceptable vector, measured from its bar's close; default one bar
+        plus :data:`STALE_GRACE` (the next bar's vector may take a moment to write).
     clock : callable, optional
         Returns "now" in nanoseconds since the epoch (default ``time.time_ns``).
     """
@@ -72,7 +76,9 @@ class SignalService:
             )
         self.online = OnlineStore(redis_url)
         self.interval = interval_to_timedelta(self.run.interval)
-        self.max_age = self.interval if max_age is None else pd.Timedelta(max_age)
+        self.max_age = (
+            self.interval + STALE_GRACE if max_age is None else pd.Timedelta(max_age)
+        )
         self.clock = clock or time.time_ns
 
     def read_vector(self, symbol: str) -> OnlineVector:
@@ -112,7 +118,7 @@ class SignalService:
             raise StaleVectorError(
                 f"The newest {symbol} vector is for the bar opened "
                 f"{vector.timestamp.isoformat()}, which closed {age} ago: older than "
-                f"one bar ({self.max_age}). Is `perpml serve-features --symbol "
+                f"one bar (allowed: {self.max_age}). Is `perpml serve-features --symbol "
                 f"{symbol} --run {run.run_dir}` running?"
             )
         missing = np.flatnonzero(np.isnan(vector.values))
