@@ -290,3 +290,13 @@ def test_serve_follows_a_file_being_appended_to(store_run, redis_url, tmp_path):
         "TAILUSDT", "5m", run["feature_set_id"], run["features"]
     )
     assert vector is not None and vector.timestamp == market.index[-2]
+
+
+def test_a_bad_symbol_is_refused_before_anything_runs(store_run):
+    run_dir, _ = store_run
+    for command in ("serve-features", "signal"):
+        result = runner.invoke(
+            app, [command, "--run", str(run_dir), "--symbol", "BTC:USDT"]
+        )
+        assert result.exit_code == 2, result.output
+        assert "is not an exchange symbol" in _text(result)

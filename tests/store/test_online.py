@@ -154,12 +154,15 @@ def test_unreachable_redis_is_a_clear_error_naming_the_url():
     online = OnlineStore(url, timeout=0.5)
     with pytest.raises(OnlineStoreUnavailableError, match=url.replace(".", r"\.")):
         online.write(
-            symbol="X", interval="5m", feature_set_id="fs", window=_window(2, ["a"], 1)
+            symbol="XUSDT",
+            interval="5m",
+            feature_set_id="fs",
+            window=_window(2, ["a"], 1),
         )
     with pytest.raises(
         OnlineStoreUnavailableError, match="nothing was read or written"
     ):
-        online.read("X", "5m", "fs", ["a"])
+        online.read("XUSDT", "5m", "fs", ["a"])
 
 
 def test_simulator_replay_aligns_with_the_clock_and_paces_bars():

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from perpml.cli._app import app, console, err_console, escape, fail
+from perpml.data.loading import check_symbol
 from perpml.exceptions import ConfigError, PerpmlError
 
 RunOpt = Annotated[
@@ -92,14 +93,14 @@ def serve_features(
     def report(bar: ServedBar) -> None:
         if not quiet:
             console.print(
-                f"{chosen} {bar.timestamp.isoformat()}: features "
+                f"{escape(chosen)} {bar.timestamp.isoformat()}: features "
                 f"{bar.feature_seconds * 1e3:.1f} ms, Redis "
                 f"{bar.write_seconds * 1e3:.1f} ms"
             )
 
     try:
         spec = ServingRun.from_run_dir(run)
-        chosen = symbol or spec.symbol
+        chosen = check_symbol(symbol or spec.symbol)
         online = OnlineStore(redis_url)
         online.ping()
         feed: MarketFeed
@@ -167,8 +168,9 @@ def signal(
     from perpml.store.signal import SIGNAL_NAMES, SignalService
 
     try:
+        chosen = check_symbol(symbol) if symbol else None
         service = SignalService(run, redis_url=redis_url)
-        chosen = symbol or service.run.symbol
+        chosen = chosen or service.run.symbol
         decision = service.decide(chosen)
     except PerpmlError as exc:
         fail(exc)

@@ -121,8 +121,10 @@ class OnlineStore:
     # ------------------------------------------------------------------ keys
     @staticmethod
     def vector_key(symbol: str, interval: str, feature_set_id: str) -> str:
-        """Redis key of the hash holding the newest vector."""
-        return f"{PREFIX}:vec:{symbol}:{interval}:{feature_set_id}"
+        """Redis key of the hash holding the newest vector (symbol upper-cased)."""
+        from perpml.data.loading import check_symbol
+
+        return f"{PREFIX}:vec:{check_symbol(symbol)}:{interval}:{feature_set_id}"
 
     @staticmethod
     def manifest_key(feature_set_id: str) -> str:
@@ -132,7 +134,9 @@ class OnlineStore:
     @staticmethod
     def sets_key(symbol: str, interval: str) -> str:
         """Redis key of the set of feature-set ids written for a symbol/interval."""
-        return f"{PREFIX}:sets:{symbol}:{interval}"
+        from perpml.data.loading import check_symbol
+
+        return f"{PREFIX}:sets:{check_symbol(symbol)}:{interval}"
 
     def _unavailable(self, exc: Exception) -> OnlineStoreUnavailableError:
         return OnlineStoreUnavailableError(
