@@ -33,7 +33,6 @@ import fcntl
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +41,12 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
+from perpml.store._parts import (
+    atomic_write_bytes,
+    read_part,
+    remove_unlisted,
+    write_parts,
+)
 from perpml.store.errors import StoreCorruptError, StoreError
 from perpml.store.location import resolve_store_dir
 
@@ -65,33 +70,16 @@ def offline_feature_set_id(feature_names: Sequence[str]) -> str:
     recorded in the manifest instead, so a growing history stays one dataset).
     """
     from perpml.features.registry import get_feature
-    from perpml.features.versioning import _package_version, spec_fingerprint
+    from perpml.features.versioning import spec_fingerprint
 
     payload = {
-        "perpml": _package_version(),
+        "perpml": _versions()["perpml"],
         "features": [
             spec_fingerprint(get_feature(n)) for n in sorted(set(feature_names))
         ],
     }
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:_ID_LENGTH]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _utc(value: str | pd.Timestamp | None) -> pd.Timestamp | None:
@@ -101,13 +89,19 @@ def _utc(value: str | pd.Timestamp | None) -> pd.Timestamp | None:
     return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
 
 
+#: Libraries whose version can change stored features or their files.
+_VERSIONED = ("perpml", "numpy", "pandas", "pyarrow", "numba", "ta-lib")
+
+
 def _versions() -> dict[str, str]:
-    from perpml.pipeline.artifacts import library_versions
+    from importlib.metadata import PackageNotFoundError, version
 
-    found = library_versions()
-    import pyarrow
-
-    found["pyarrow"] = pyarrow.__version__
+    found: dict[str, str] = {}
+    for name in _VERSIONED:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
     return found
 
 
@@ -260,7 +254,7 @@ class OfflineStore:
                 start = frame.index[0].isoformat() if len(frame) else None
             else:
                 raise StoreError(f"`mode` must be 'replace' or 'append', got {mode!r}.")
-            new_parts, next_part = self._write_parts(frame, directory, next_part)
+            new_parts, next_part = write_parts(frame, directory, next_part)
             parts.extend(new_parts)
             manifest = {
                 "format": _FORMAT,
@@ -294,11 +288,11 @@ class OfflineStore:
                 for key in ("attrs", "feature_specs"):
                     if key in old and key not in manifest:
                         manifest[key] = old[key]
-            _atomic_write_bytes(
+            atomic_write_bytes(
                 directory / MANIFEST,
                 json.dumps(manifest, indent=1, default=str).encode("utf-8"),
             )
-            self._remove_unlisted(directory, manifest)
+            remove_unlisted(directory, manifest)
         return manifest
 
     def append(self, frame: pd.DataFrame, **kwargs: Any) -> dict[str, Any]:
@@ -325,67 +319,6 @@ class OfflineStore:
                 f"Cannot append to {where}: the first new bar {frame.index[0]} is not "
                 f"after the stored end {end}; appending never rewrites history."
             )
-
-    @staticmethod
-    def _write_parts(
-        frame: pd.DataFrame, directory: Path, next_part: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        index = frame.index.tz_convert("UTC")
-        keys = np.asarray(index.year * 100 + index.month, dtype=np.int64)
-        # Rows are sorted, so each month is one contiguous slice.
-        cuts = np.flatnonzero(np.diff(keys)) + 1
-        bounds = [0, *cuts.tolist(), len(frame)] if len(frame) else []
-        parts: list[dict[str, Any]] = []
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            chunk = frame.iloc[a:b]
-            month = f"{keys[a] // 100:04d}-{keys[a] % 100:02d}"
-            folder = directory / f"month={month}"
-            folder.mkdir(parents=True, exist_ok=True)
-            name = f"part-{next_part:05d}.parquet"
-            next_part += 1
-            final = folder / name
-            tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
-            table = pa.Table.from_pandas(chunk, preserve_index=True)
-            # Feature columns are high-cardinality floats: dictionary encoding only
-            # inflates them (measured +40 % size, 2x write time); zstd level 1 is
-            # cheap and still finds the redundancy of flag/calendar columns.
-            pq.write_table(
-                table,
-                tmp,
-                use_dictionary=False,
-                compression="zstd",
-                compression_level=1,
-            )
-            with tmp.open("rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, final)
-            parts.append(
-                {
-                    "file": f"month={month}/{name}",
-                    "month": month,
-                    "start": chunk.index[0].isoformat(),
-                    "end": chunk.index[-1].isoformat(),
-                    "rows": int(b - a),
-                    "bytes": final.stat().st_size,
-                    "sha256": _sha256(final),
-                }
-            )
-        return parts, next_part
-
-    @staticmethod
-    def _remove_unlisted(directory: Path, manifest: Mapping[str, Any]) -> None:
-        # Parts of a replaced version and leftovers of writers killed before their
-        # manifest; none of them is reachable from the committed manifest.
-        listed = {p["file"] for p in manifest["parts"]}
-        for folder in directory.glob("month=*"):
-            for file in folder.iterdir():
-                if f"{folder.name}/{file.name}" not in listed:
-                    file.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only succeeds when empty
 
     # ------------------------------------------------------------------ reads
     def parts(
@@ -473,8 +406,7 @@ class OfflineStore:
                 )
             try:
                 tables = [
-                    self._read_part(directory, part, names, verify, pq)
-                    for part in wanted
+                    read_part(directory, part, names, verify, pq) for part in wanted
                 ]
                 break
             except FileNotFoundError:
@@ -498,23 +430,6 @@ class OfflineStore:
             frame = frame.loc[lo:hi]  # type: ignore[misc]
         frame.attrs = dict(manifest.get("attrs", {}))
         return frame
-
-    @staticmethod
-    def _read_part(
-        directory: Path,
-        part: Mapping[str, Any],
-        names: list[str],
-        verify: bool,
-        pq: Any,
-    ) -> Any:
-        path = directory / part["file"]
-        size = path.stat().st_size  # FileNotFoundError handled by the caller
-        if size != part["bytes"] or (verify and _sha256(path) != part["sha256"]):
-            raise StoreCorruptError(
-                f"{path} does not match its manifest entry (size or sha256). Delete "
-                f"{directory} to rebuild the dataset."
-            )
-        return pq.read_table(path, columns=names, use_pandas_metadata=True)
 
     @staticmethod
     def _empty(manifest: Mapping[str, Any], names: list[str]) -> pd.DataFrame:
