@@ -24,6 +24,20 @@ from perpml.store import latest_features, trailing_window
 TOLERANCE = 2 * 2.0**-23
 ROWS = 3
 
+#: Features whose *batch* value depends on where the history starts — a defect of the
+#: features, not of the incremental path (reported). Their window-1 rolling sums come
+#: from running sums (``kernels._sum``, resynchronised every ``RESYNC`` bars), so a bar
+#: without liquidations gets a residue of ~1e-16 instead of 0: a negative "share",
+#: and an imbalance (long - short) / (long + short) of two residues anywhere in
+#: [-1, 1] instead of the documented 0. A different history start gives different
+#: residues. Each is checked below as a strict xfail, so a fix shows up as XPASS.
+KNOWN_START_DEPENDENT = ("liq_imbalance_1", "liq_long_share_1", "liq_short_share_1")
+
+
+def checked_features() -> list[str]:
+    """Every registered feature except the known start-dependent ones."""
+    return [n for n in list_features()["name"] if n not in KNOWN_START_DEPENDENT]
+
 
 @pytest.fixture(scope="module")
 def market() -> pd.DataFrame:
@@ -53,7 +67,8 @@ def assert_close_to_batch(got: pd.DataFrame, batch: pd.DataFrame) -> None:
 
 
 def test_every_registered_feature_equals_batch(market, batch):
-    names = list_features()["name"].tolist()
+    names = checked_features()
+    assert set(KNOWN_START_DEPENDENT) <= set(list_features()["name"])
     assert len(market) > trailing_window(names, ROWS), "market must exceed the window"
     got = latest_features(market, names, rows=ROWS)
     assert got.dtypes.eq(np.float32).all()
@@ -64,7 +79,7 @@ def test_every_registered_feature_equals_batch(market, batch):
 
 def test_only_the_trailing_window_is_read(market, batch):
     # Scramble every bar before the window: the newest rows must not change.
-    names = list_features()["name"].tolist()
+    names = checked_features()
     window = trailing_window(names, ROWS)
     scrambled = market.copy()
     rng = np.random.default_rng(42)
@@ -72,6 +87,23 @@ def test_only_the_trailing_window_is_read(market, batch):
     scrambled.iloc[:-window] = head.to_numpy() * rng.uniform(0.5, 1.5, head.shape)
     got = latest_features(scrambled, names, rows=ROWS)
     assert_close_to_batch(got, batch)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            n,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="running-sum residue: batch value depends on the history start",
+            ),
+        )
+        for n in KNOWN_START_DEPENDENT
+    ],
+)
+def test_known_start_dependent_features_still_differ(market, batch, name):
+    assert_close_to_batch(latest_features(market, [name], rows=ROWS), batch)
 
 
 def test_short_history_matches_batch_on_that_history(market):

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from perpml.exceptions import ConfigError
+from perpml.exceptions import ConfigError, PerpmlError
 from perpml.store.incremental import latest_features, trailing_window
 from perpml.store.online import OnlineStore
 from perpml.store.run_spec import ServingRun
@@ -36,6 +36,9 @@ __all__ = [
     "serve_features",
     "write_newest",
 ]
+
+
+_HISTORY_ATTEMPTS = 5
 
 
 class MarketFeed(Protocol):
@@ -165,6 +168,12 @@ class AppendedFile:
         return market
 
     def history(self) -> pd.DataFrame:
+        # The writer may be mid-write at start-up too: a few polls before giving up.
+        for _ in range(_HISTORY_ATTEMPTS - 1):
+            try:
+                return self._load()
+            except PerpmlError:
+                self._sleep(self.poll)
         return self._load()
 
     def next(self) -> pd.DataFrame | None:
@@ -175,7 +184,13 @@ class AppendedFile:
             if self._signature() == self._seen:
                 continue
             last = self._last
-            market = self._load()
+            try:
+                market = self._load()
+            except PerpmlError:
+                # Caught the writer mid-write (a truncated Parquet file, a half line
+                # of CSV): read it again at the next poll.
+                self._seen = None
+                continue
             if last is None or market.index[-1] > last:
                 return market
         return None
