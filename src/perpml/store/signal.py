@@ -80,6 +80,7 @@ class SignalService:
             self.interval + STALE_GRACE if max_age is None else pd.Timedelta(max_age)
         )
         self.clock = clock or time.time_ns
+        self._columns = pd.Index(self.run.features)  # built once, not per decision
 
     def read_vector(self, symbol: str) -> OnlineVector:
         """The newest vector of ``symbol`` for this run's feature set, checked.
@@ -147,7 +148,7 @@ class SignalService:
         X = pd.DataFrame(
             vector.values[None, :],
             index=pd.DatetimeIndex([vector.timestamp], name="timestamp"),
-            columns=self.run.features,
+            columns=self._columns,
         )
         decision: dict[str, Any] = dict(
             self.ensemble.get_trading_decision(self.scaler.transform(X))
