@@ -24,14 +24,10 @@ from perpml.store import latest_features, trailing_window
 TOLERANCE = 2 * 2.0**-23
 ROWS = 3
 
-#: Features whose *batch* value depends on where the history starts — a defect of the
-#: features, not of the incremental path (reported). Their window-1 rolling sums come
-#: from running sums (``kernels._sum``, resynchronised every ``RESYNC`` bars), so a bar
-#: without liquidations gets a residue of ~1e-16 instead of 0: a negative "share",
-#: and an imbalance (long - short) / (long + short) of two residues anywhere in
-#: [-1, 1] instead of the documented 0. A different history start gives different
-#: residues. Each is checked below as a strict xfail, so a fix shows up as XPASS.
-KNOWN_START_DEPENDENT = ("liq_imbalance_1", "liq_long_share_1", "liq_short_share_1")
+#: Features whose *batch* value depended on where the history starts. The
+#: liquidation shares and imbalance used to (running-sum residues of ~1e-16 on bars
+#: without events); ``features.liquidations._volume_sum`` fixed it, so none is left.
+KNOWN_START_DEPENDENT: tuple[str, ...] = ()
 
 
 def checked_features() -> list[str]:
@@ -89,21 +85,14 @@ def test_only_the_trailing_window_is_read(market, batch):
     assert_close_to_batch(got, batch)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="running-sum residue: batch value depends on the history start",
-            ),
-        )
-        for n in KNOWN_START_DEPENDENT
-    ],
-)
-def test_known_start_dependent_features_still_differ(market, batch, name):
-    assert_close_to_batch(latest_features(market, [name], rows=ROWS), batch)
+def test_liquidation_ratios_are_exactly_zero_without_events(market, batch):
+    """The former start-dependent features now equal the batch value (0 when idle)."""
+    names = ["liq_imbalance_1", "liq_long_share_1", "liq_short_share_1"]
+    assert_close_to_batch(latest_features(market, names, rows=ROWS), batch)
+    quiet = (market["liquidation_long_volume"] == 0) & (
+        market["liquidation_short_volume"] == 0
+    )
+    assert (batch.loc[quiet.to_numpy(), "liq_imbalance_1"].dropna() == 0).all()
 
 
 def test_short_history_matches_batch_on_that_history(market):
