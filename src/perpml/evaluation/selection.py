@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from perpml.evaluation import fit_scope
 from perpml.evaluation.splits import purged_tail_split
 from perpml.exceptions import ConfigError, InsufficientDataError
 
@@ -130,6 +131,7 @@ class CorrelationFilter(_Selector):
         self.selected_features_ = [columns[j] for j in kept]
         self.dropped_ = dropped
         self.feature_names_in_ = np.asarray(columns, dtype=object)
+        fit_scope.record_fit("selector", "CorrelationFilter", X.index)
         return self
 
 
@@ -255,6 +257,7 @@ class ImportanceSelector(_Selector):
         )
         self.selected_features_ = [columns[j] for j in order[: int(self.n_features)]]
         self.feature_names_in_ = np.asarray(columns, dtype=object)
+        fit_scope.record_fit("selector", f"ImportanceSelector({self.method})", X.index)
         return self
 
     # Rankers: (values (n, f) float64 with NaN, y, classification, X) -> scores (f,)

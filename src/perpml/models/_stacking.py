@@ -186,50 +186,99 @@ def choose_combiner(
     kind: Kind,
     oof: np.ndarray,
     y: np.ndarray,
-    blocks: list[np.ndarray],
+    early: np.ndarray,
+    last: np.ndarray,
     columns: tuple[str, ...],
+    members: list[str] | tuple[str, ...],
 ) -> dict[str, Any]:
-    """Stack only if it beats equal-weight averaging out of sample.
+    """Choose stacking, averaging or the best single member, out of sample.
 
-    A meta-model is fitted on the out-of-fold rows of every block but the last and
-    scored on the last block against the equal-weight average of the same base
-    outputs. Stacking is kept only if it scores strictly better (accuracy for
-    classifiers, MSE for regressors); otherwise the ensemble averages. With a
-    single block there is nothing to check on: stacking.
+    A meta-model is fitted on the out-of-fold rows ``early`` (the earlier blocks,
+    **purged** against the last one by the caller: their labels end before it
+    starts, minus the embargo) and scored on the last block ``last``, against the
+    equal-weight average of the same base outputs and against each base model
+    alone. Stacking is kept only if it scores strictly better than both; otherwise
+    the average, unless a single member beats it too (then that member). Scores:
+    accuracy for classifiers, minus the MSE for regressors.
 
     Parameters
     ----------
     oof : ndarray of shape (n_rows, n_meta_features)
         Out-of-fold base outputs (NaN on rows without one).
     y : ndarray of shape (n_rows,)
-    blocks : list of ndarray of int
-        Row positions of the walk-forward test blocks, in time order.
+    early, last : ndarray of int
+        Row positions: the purged earlier out-of-fold rows (fit) and the last block
+        (score). An empty ``last`` means there is nothing to check on: stacking.
     columns : tuple of str
+    members : sequence of str
+        Base-model names, in meta-feature order.
 
     Returns
     -------
     dict
-        ``combiner`` ("stacking" or "average"), and when checked ``stacking_score``
-        and ``average_score`` on the last block.
+        ``combiner`` ("stacking", "average" or "member"), ``member`` (the chosen
+        base model's name, else None), ``reason`` (one sentence), and when checked
+        ``stacking_score``, ``average_score``, ``member_scores`` and the row counts
+        ``n_check_fit`` / ``n_check_score``.
     """
-    if len(blocks) < 2:
-        return {"combiner": "stacking"}
-    early = np.concatenate(blocks[:-1])
-    last = blocks[-1]
+    if len(last) == 0:
+        return {
+            "combiner": "stacking",
+            "member": None,
+            "reason": "a single out-of-fold block leaves nothing to check stacking "
+            "on; stacking kept",
+        }
+    counts = {"n_check_fit": int(len(early)), "n_check_score": int(len(last))}
     try:
+        if len(early) < 2:
+            raise InsufficientDataError("too few purged out-of-fold rows")
         meta = fit_meta(kind, oof[early], y[early], columns)
-    except InsufficientDataError:  # e.g. one class in the early blocks
-        return {"combiner": "average"}
+    except InsufficientDataError as exc:  # e.g. one class in the early blocks
+        return {
+            "combiner": "average",
+            "member": None,
+            "reason": f"no stacking check possible ({exc}): averaging",
+            **counts,
+        }
     if kind == "classifier":
         stacked = meta.predict_proba(oof[last])
         labels = y[last].astype(np.int64)
     else:
         stacked = meta.decision(oof[last])[:, 0]
         labels = y[last]
+    width = 2 if kind == "classifier" else 1
     s_stack = _score(kind, labels, stacked)
     s_avg = _score(kind, labels, average_combiner(kind, oof[last]))
+    member_scores = {
+        str(name): _score(
+            kind,
+            labels,
+            average_combiner(kind, oof[last][:, width * j : width * (j + 1)]),
+        )
+        for j, name in enumerate(members)
+    }
+    best = max(member_scores, key=lambda n: member_scores[n])
+    s_best = member_scores[best]
+    metric = "accuracy" if kind == "classifier" else "minus MSE"
+    scores = (
+        f"stacking {s_stack:.6g}, averaging {s_avg:.6g}, best member {best} "
+        f"{s_best:.6g} ({metric} on the {len(last)}-row purged check block)"
+    )
+    if s_stack > s_avg and s_stack > s_best:
+        combiner, member, why = "stacking", None, "stacking beats averaging and "
+        why += "every member"
+    elif s_avg >= s_best:
+        combiner, member, why = "average", None, "stacking does not beat "
+        why += "averaging, and no member beats averaging"
+    else:
+        combiner, member = "member", best
+        why = f"stacking and averaging are worse than the member {best} alone"
     return {
-        "combiner": "stacking" if s_stack > s_avg else "average",
+        "combiner": combiner,
+        "member": member,
+        "reason": f"{why}: {scores}",
         "stacking_score": s_stack,
         "average_score": s_avg,
+        "member_scores": member_scores,
+        **counts,
     }
