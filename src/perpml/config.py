@@ -41,6 +41,7 @@ from typing import Any, Literal, get_args
 from perpml.exceptions import ConfigError
 
 __all__ = [
+    "AuditConfig",
     "DataConfig",
     "FeatureConfig",
     "ModelConfig",
@@ -144,6 +145,13 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    """The leakage audit at the end of ``perpml run`` (``--no-audit`` turns it off)."""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The whole run: one section per pipeline stage."""
 
@@ -153,6 +161,7 @@ class RunConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     models: ModelConfig = field(default_factory=ModelConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     def with_overrides(self, section: str, **values: Any) -> RunConfig:
         """Return a copy with ``values`` replacing keys of one ``section``.

@@ -120,6 +120,13 @@ def run(
     no_report: Annotated[
         bool, typer.Option("--no-report", help="Do not build the HTML report.")
     ] = False,
+    no_audit: Annotated[
+        bool,
+        typer.Option(
+            "--no-audit",
+            help="Skip the leakage audit at the end (run `perpml audit RUN_DIR` later).",
+        ),
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress output.")
     ] = False,
@@ -160,6 +167,8 @@ def run(
         )
         if no_report:
             cfg = cfg.with_overrides("report", enabled=False)
+        if no_audit:
+            cfg = cfg.with_overrides("audit", enabled=False)
         result = run_pipeline(
             cfg, out, quiet=True if quiet else None, overwrite=overwrite
         )
@@ -167,6 +176,10 @@ def run(
         fail(exc)
         return
     print_summary(result.summary, result.oracle_accuracy)
+    if result.audit is not None:
+        from perpml.cli.audit import print_audit
+
+        print_audit(result.audit)
     console.print(f"Run directory: {result.run_dir}")
     report = result.run_dir / "report" / "model_report.html"
     if report.exists():

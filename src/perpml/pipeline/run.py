@@ -47,6 +47,7 @@ class RunResult:
     oracle_accuracy: float | None
     feature_set_id: str
     timings: dict[str, float]
+    audit: Any = None  # perpml.evaluation.audit.AuditReport, None with --no-audit
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -266,7 +267,10 @@ def run_pipeline(
         config.split.embargo_bars if config.split.embargo_bars >= 0 else horizon
     )
 
+    from perpml.pipeline.audit_step import begin_recording, record_and_audit
+
     with PhaseProgress(quiet=quiet) as progress:
+        recorder = begin_recording()  # splits and fits, for the leakage audit
         # ---------------------------------------------------------------- Phase 1
         with progress.phase("Phase 1: market data", total=2):
             progress.stage(f"loading {config.data.source} data")
@@ -413,6 +417,11 @@ def run_pipeline(
             "timings": progress.timings,
         }
         _write_json(run_dir / "run.json", run_info)
+        audit = record_and_audit(
+            run_dir, recorder, progress=progress, enabled=config.audit.enabled
+        )
+        run_info["timings"] = progress.timings
+        _write_json(run_dir / "run.json", run_info)
 
         if config.report.enabled:
             from perpml.report import build_run_report
@@ -429,6 +438,7 @@ def run_pipeline(
         oracle_accuracy=oracle,
         feature_set_id=fs_id,
         timings=dict(progress.timings),
+        audit=audit,
     )
 
 
