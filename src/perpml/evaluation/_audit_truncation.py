@@ -250,6 +250,13 @@ def truncation_check(
             detail += f"; not built on the truncated data: {sorted(not_compared)}"
         return TruncationResult(True, detail, (), ())
     parts = []
+    hint = ""
+    step = interval_to_timedelta(full.attrs["interval"])
+    if any(when + step > cut for when, cut in bad_inputs.values()):
+        hint = (
+            " - a differing row's bar closes after T by its stamp, yet its file says it "
+            "was known by T: are the kline stamps close times rather than open times?"
+        )
     if bad_inputs:
         shown = "; ".join(
             f"{col} (row {when.isoformat()}, cut {cut.isoformat()})"
@@ -257,7 +264,7 @@ def truncation_check(
         )
         parts.append(
             f"input column(s) differ when the source is cut at T - the loader uses "
-            f"data not known by T: {shown}"
+            f"data not known by T: {shown}{hint}"
         )
     if bad_features:
         shown = "; ".join(
