@@ -251,3 +251,12 @@ def test_truncation_catches_a_kline_file_stamped_by_close_time(tmp_path) -> None
     assert not result["passed"]
     assert "open_interest" in result["detail"]  # the input column is named
     assert "oi_change_1" in result["detail"]  # and the feature built from it
+
+
+def test_audit_config_section(tmp_path) -> None:
+    from perpml.config import load_config
+
+    path = tmp_path / "c.toml"
+    path.write_text("[audit]\nenabled = false\n")
+    assert load_config(path).audit.enabled is False
+    assert "[audit]\nenabled = true" in dump_config(RunConfig())
