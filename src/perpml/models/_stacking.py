@@ -175,11 +175,21 @@ def average_combiner(kind: Kind, features: np.ndarray) -> np.ndarray:
     return np.column_stack([short, neutral, long_])
 
 
-def _score(kind: Kind, y: np.ndarray, out: np.ndarray) -> float:
-    """Higher is better: accuracy (classifier) or minus the MSE (regressor)."""
+def _losses(kind: Kind, y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Per-row loss: 0/1 error (classifier) or squared error (regressor)."""
     if kind == "classifier":
-        return float((out.argmax(axis=1) == y).mean())
-    return -float(np.mean((out - y) ** 2))
+        return (out.argmax(axis=1) != y).astype(np.float64)
+    return (out - y) ** 2
+
+
+def _clearly_better(loss_a: np.ndarray, loss_b: np.ndarray, lags: int) -> bool:
+    """Whether ``b`` beats ``a`` by more than one Newey–West s.e. of the paired
+    per-row loss difference (labels overlap, so rows are not independent)."""
+    from perpml.evaluation.audit import newey_west_se
+
+    diff = loss_a - loss_b
+    se = newey_west_se(diff, lags)
+    return bool(diff.mean() > (se if np.isfinite(se) else 0.0))
 
 
 def choose_combiner(
@@ -190,6 +200,7 @@ def choose_combiner(
     last: np.ndarray,
     columns: tuple[str, ...],
     members: list[str] | tuple[str, ...],
+    lags: int = 0,
 ) -> dict[str, Any]:
     """Choose stacking, averaging or the best single member, out of sample.
 
@@ -197,9 +208,12 @@ def choose_combiner(
     **purged** against the last one by the caller: their labels end before it
     starts, minus the embargo) and scored on the last block ``last``, against the
     equal-weight average of the same base outputs and against each base model
-    alone. Stacking is kept only if it scores strictly better than both; otherwise
-    the average, unless a single member beats it too (then that member). Scores:
-    accuracy for classifiers, minus the MSE for regressors.
+    alone. Stacking is kept only if it beats both the average and the best member
+    by more than one Newey–West standard error (``lags`` lags) of the paired
+    per-row loss difference; otherwise the average, unless the best member beats
+    the average by that margin (then that member). The average is the default
+    because it has nothing to fit. Scores: accuracy for classifiers, minus the MSE
+    for regressors.
 
     Parameters
     ----------
@@ -247,32 +261,48 @@ def choose_combiner(
         stacked = meta.decision(oof[last])[:, 0]
         labels = y[last]
     width = 2 if kind == "classifier" else 1
-    s_stack = _score(kind, labels, stacked)
-    s_avg = _score(kind, labels, average_combiner(kind, oof[last]))
-    member_scores = {
-        str(name): _score(
+    loss_stack = _losses(kind, labels, stacked)
+    loss_avg = _losses(kind, labels, average_combiner(kind, oof[last]))
+    member_loss = {
+        str(name): _losses(
             kind,
             labels,
             average_combiner(kind, oof[last][:, width * j : width * (j + 1)]),
         )
         for j, name in enumerate(members)
     }
+
+    def score(loss: np.ndarray) -> float:
+        mean = float(loss.mean())
+        return 1.0 - mean if kind == "classifier" else -mean
+
+    s_stack, s_avg = score(loss_stack), score(loss_avg)
+    member_scores = {name: score(loss) for name, loss in member_loss.items()}
     best = max(member_scores, key=lambda n: member_scores[n])
     s_best = member_scores[best]
     metric = "accuracy" if kind == "classifier" else "minus MSE"
     scores = (
         f"stacking {s_stack:.6g}, averaging {s_avg:.6g}, best member {best} "
-        f"{s_best:.6g} ({metric} on the {len(last)}-row purged check block)"
+        f"{s_best:.6g} ({metric} on the {len(last)}-row purged check block; margin "
+        f"1 Newey-West s.e., {lags} lags)"
     )
-    if s_stack > s_avg and s_stack > s_best:
-        combiner, member, why = "stacking", None, "stacking beats averaging and "
-        why += "every member"
-    elif s_avg >= s_best:
-        combiner, member, why = "average", None, "stacking does not beat "
-        why += "averaging, and no member beats averaging"
-    else:
+    if _clearly_better(loss_avg, loss_stack, lags) and _clearly_better(
+        member_loss[best], loss_stack, lags
+    ):
+        combiner, member = "stacking", None
+        why = "stacking beats averaging and every member by more than 1 s.e."
+    elif _clearly_better(loss_avg, member_loss[best], lags):
         combiner, member = "member", best
-        why = f"stacking and averaging are worse than the member {best} alone"
+        why = (
+            f"stacking does not clearly beat the member {best}, which beats "
+            "averaging by more than 1 s.e."
+        )
+    else:
+        combiner, member = "average", None
+        why = (
+            "stacking does not beat averaging and the best member by more than "
+            "1 s.e., and no member clearly beats averaging"
+        )
     return {
         "combiner": combiner,
         "member": member,

@@ -604,7 +604,14 @@ class EnsembleModel:
                 f"stacking check meta-model ({kind})", "_LinearMeta", le.index[early]
             )
             return choose_combiner(
-                kind, oof, y.to_numpy(), early, last, columns, members
+                kind,
+                oof,
+                y.to_numpy(),
+                early,
+                last,
+                columns,
+                members,
+                lags=int(self.horizon),
             )
 
     def _initial_block(self, n: int) -> int | None:
