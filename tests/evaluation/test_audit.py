@@ -260,3 +260,20 @@ def test_audit_config_section(tmp_path) -> None:
     path.write_text("[audit]\nenabled = false\n")
     assert load_config(path).audit.enabled is False
     assert "[audit]\nenabled = true" in dump_config(RunConfig())
+
+
+def test_permutation_selector_tail_uses_the_given_embargo() -> None:
+    from perpml.evaluation.selection import select_features
+    from perpml.testing.model_checks import make_model_data
+
+    X, y = make_model_data(n_rows=400)
+    label_end = label_end_from_index(X.index, HORIZON)
+    with fit_scope.recording() as rec:
+        select_features(
+            X, y, n_features=3, method="permutation", label_end=label_end,
+            embargo=EMBARGO,
+        )  # fmt: skip
+    (tail,) = [s for s in rec.splits if s["kind"] == "purged_tail_split"]
+    assert tail["embargo_seconds"] == EMBARGO.total_seconds()
+    assert min(g for g in tail["gap_before_seconds"]) > EMBARGO.total_seconds()
+    assert {f["step"] for f in rec.fits} == {"selector"}
