@@ -7,7 +7,8 @@ check is independent evidence against look-ahead; a run passes only if all do.
    times ``T`` (files: only rows known by ``T``, through the loader), every selected
    feature is rebuilt and compared with the full-history rows. A difference names
    the feature or the input column (:mod:`perpml.evaluation._audit_truncation`).
-2. ``permutation`` — the main classifier is retrained on training (and
+2. ``permutation`` — the main classifier (the verdict's chosen model when it is a
+   tree classifier, else XGBoost) is retrained on training (and
    early-stopping) labels permuted in blocks of ``horizon`` bars; its test accuracy
    must stay inside the chance band: at most the best constant prediction's test
    accuracy plus 2 Newey–West standard errors (``horizon`` lags). Below-chance
@@ -203,8 +204,14 @@ def _check_truncation(run: _Run, state: dict[str, Any]) -> tuple[bool, str]:
 
 
 def _main_classifier(run: _Run) -> str | None:
+    """The verdict's chosen model when it is a tree classifier, else XGBoost's."""
     models = run.metrics.get("models", {})
-    for name in ("xgb_classifier", "lgb_classifier", "cat_classifier"):
+    verdict = run.metrics.get("verdict")
+    chosen = verdict.get("best_model") if isinstance(verdict, dict) else None
+    candidates = ("xgb_classifier", "lgb_classifier", "cat_classifier")
+    if chosen in candidates and (run.path / "models" / str(chosen)).is_dir():
+        return str(chosen)
+    for name in candidates:
         if name in models and (run.path / "models" / name).is_dir():
             return name
     return None
