@@ -244,13 +244,32 @@ def test_truncation_passes_open_time_stamped_files(tmp_path) -> None:
 
 
 def test_truncation_catches_a_kline_file_stamped_by_close_time(tmp_path) -> None:
-    """Planted bug: bar stamps are close times, so the as-of join hands each bar the
-    metrics snapshot taken one bar after its true close."""
+    """Planted bug: bar stamps are close times. The loader's own guard refuses the
+    file (its close_time column disagrees), and the audit's re-load says so."""
+    report = audit_run(_file_run(tmp_path, pd.Timedelta("5min")), checks=["truncation"])
+    result = _check(report, "truncation")
+    assert not result["passed"]
+    assert "BTCUSDT-5m-2024-01.csv" in result["detail"]
+    assert "stamped by close time" in result["detail"]
+
+
+def test_truncation_catches_close_time_stamps_past_a_lax_loader(
+    tmp_path, monkeypatch
+) -> None:
+    """The same file through a loader without that guard (an older perpml, another
+    loader): the as-of join hands each bar the metrics snapshot taken one bar after
+    its true close, and truncation at T (rows known by T by the file's own
+    close_time) removes it - the input columns and the features built on them
+    differ, and are named."""
+    from perpml.data.sources import file as file_source
+
+    monkeypatch.setattr(file_source, "check_close_times", lambda item, interval: None)
     report = audit_run(_file_run(tmp_path, pd.Timedelta("5min")), checks=["truncation"])
     result = _check(report, "truncation")
     assert not result["passed"]
     assert "open_interest" in result["detail"]  # the input column is named
     assert "oi_change_1" in result["detail"]  # and the feature built from it
+    assert "close times rather than open times" in result["detail"]
 
 
 def test_audit_config_section(tmp_path) -> None:

@@ -7,7 +7,16 @@ errors and exits with status 2.
 
 from __future__ import annotations
 
-from perpml.cli import audit, features, report, run, validate  # noqa: F401  (registers)
+from perpml.cli import (  # noqa: F401  (importing a command module registers it)
+    audit,
+    collect,
+    db,
+    features,
+    fetch,
+    report,
+    run,
+    validate,
+)
 from perpml.cli._app import app
 from perpml.cli.seed import seed_main
 

@@ -126,7 +126,7 @@ def _write_truncated(
 
     written: list[Path] = []
     for i, path in enumerate(files):
-        raw = _read_raw(path)
+        raw, _ = _read_raw(path)
         keep = np.asarray(_known_times(raw, step) <= cut)
         if not keep.any():
             continue

@@ -31,10 +31,7 @@ run wrote it, else a Newey–West s.e. with ``horizon`` lags from
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,12 +108,10 @@ class AuditReport:
 
     def write(self, path: str | Path | None = None) -> Path:
         """Write :meth:`to_json` (default ``RUN_DIR/audit.json``), atomically."""
+        from perpml.rundir.io import write_json_atomic
+
         target = Path(path) if path is not None else self.run_dir / AUDIT_FILE
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(self.to_json(), handle, indent=2)
-        os.replace(tmp, target)
-        return target
+        return write_json_atomic(target, self.to_json())
 
 
 def newey_west_se(values: np.ndarray, lags: int) -> float:
@@ -153,12 +148,14 @@ class _Run:
 
 
 def _read_json(path: Path) -> Any:
+    from perpml.exceptions import ArtifactError
+    from perpml.rundir.io import read_json
+
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        return read_json(path)
+    except ArtifactError as exc:
         raise RunDirectoryError(
-            f"Cannot read {str(path)!r} ({exc}). Pass a run directory written by "
-            "`perpml run`."
+            f"{exc} (pass a run directory written by `perpml run`)"
         ) from None
 
 
@@ -229,7 +226,7 @@ def _check_permutation(run: _Run, state: dict[str, Any]) -> tuple[bool, str]:
 
     from perpml.evaluation.preprocessing import FeatureScaler
     from perpml.models import load_model
-    from perpml.pipeline.artifacts import load_prepared_datasets
+    from perpml.rundir.datasets import load_prepared_datasets
 
     name = _main_classifier(run)
     if name is None:

@@ -24,9 +24,6 @@ range, so "every fitted row is a training row" is a comparison of ranges.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import tempfile
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -129,16 +126,13 @@ class FitScopeRecorder:
     # ------------------------------------------------------------------ files
     def write(self, run_dir: str | Path) -> tuple[Path, Path]:
         """Write ``splits.json`` and ``fit_scopes.json`` into ``run_dir`` (atomic)."""
+        from perpml.rundir.io import write_json_atomic
+
         out = Path(run_dir)
-        paths = []
-        for name, payload in ((SPLITS_FILE, self.splits), (FIT_SCOPES_FILE, self.fits)):
-            path = out / name
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}-", dir=out)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(payload, handle, indent=1)
-            os.replace(tmp, path)
-            paths.append(path)
-        return paths[0], paths[1]
+        return (
+            write_json_atomic(out / SPLITS_FILE, self.splits),
+            write_json_atomic(out / FIT_SCOPES_FILE, self.fits),
+        )
 
 
 def active_recorder() -> FitScopeRecorder | None:
