@@ -296,3 +296,13 @@ def test_permutation_selector_tail_uses_the_given_embargo() -> None:
     assert tail["embargo_seconds"] == EMBARGO.total_seconds()
     assert min(g for g in tail["gap_before_seconds"]) > EMBARGO.total_seconds()
     assert {f["step"] for f in rec.fits} == {"selector"}
+
+
+def test_a_failed_run_leaves_no_recorder_behind(tmp_path) -> None:
+    from perpml.exceptions import InsufficientDataError
+    from perpml.pipeline.run import run_pipeline
+
+    config = RunConfig().with_overrides("data", days=1.0)
+    with pytest.raises(InsufficientDataError):
+        run_pipeline(config, tmp_path / "run", quiet=True)
+    assert fit_scope.active_recorder() is None

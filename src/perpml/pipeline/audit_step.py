@@ -2,34 +2,34 @@
 
 ``perpml run`` needs two lines::
 
-    recorder = begin_recording()            # before the data is split
-    ...
-    audit = record_and_audit(run_dir, recorder, progress=progress, enabled=...)
+    with PhaseProgress(...) as progress, audit_recording() as recorder:
+        ...                                 # load, split, train, write metrics
+        audit = record_and_audit(run_dir, recorder, progress=progress, enabled=...)
 
-:func:`begin_recording` starts a :class:`~perpml.evaluation.fit_scope.FitScopeRecorder`
-so the splitters, scaler, selectors and stacking meta-model record what they fitted
-on; :func:`record_and_audit` stops it, writes ``splits.json`` / ``fit_scopes.json``
-and runs :func:`~perpml.evaluation.audit.audit_run` (``audit.json``).
+:func:`audit_recording` activates a
+:class:`~perpml.evaluation.fit_scope.FitScopeRecorder` for the block (and ends it
+even when the run fails), so the splitters, scaler, selectors and stacking
+meta-model record what they fitted on; :func:`record_and_audit` stops it, writes
+``splits.json`` / ``fit_scopes.json`` and runs
+:func:`~perpml.evaluation.audit.audit_run` (``audit.json``) — before the report, so
+the report can show the audit.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 from perpml.evaluation.audit import AuditReport, audit_run
-from perpml.evaluation.fit_scope import (
-    FitScopeRecorder,
-    start_recording,
-    stop_recording,
-)
+from perpml.evaluation.fit_scope import FitScopeRecorder, recording, stop_recording
 
-__all__ = ["begin_recording", "record_and_audit"]
+__all__ = ["audit_recording", "record_and_audit"]
 
 
-def begin_recording() -> FitScopeRecorder:
-    """Start recording splits and fits for this run (call before splitting)."""
-    return start_recording()
+def audit_recording() -> contextlib.AbstractContextManager[FitScopeRecorder]:
+    """``with audit_recording() as recorder:`` records the run's splits and fits."""
+    return recording()
 
 
 def record_and_audit(
@@ -46,7 +46,7 @@ def record_and_audit(
     run_dir : path
         The run directory (``run.json``, ``metrics.json`` ... already written).
     recorder : FitScopeRecorder or None
-        From :func:`begin_recording`; None skips writing records.
+        From :func:`audit_recording`; None skips writing records.
     progress : PhaseProgress, optional
         Shows an "Audit" phase and prints the result line.
     enabled : bool, default True

@@ -308,10 +308,10 @@ def run_pipeline(
         config.split.embargo_bars if config.split.embargo_bars >= 0 else horizon
     )
 
-    from perpml.pipeline.audit_step import begin_recording, record_and_audit
+    from perpml.pipeline.audit_step import audit_recording, record_and_audit
 
-    with PhaseProgress(quiet=quiet) as progress:
-        recorder = begin_recording()  # splits and fits, for the leakage audit
+    # audit_recording: the splits and fits of this run, for the leakage audit.
+    with PhaseProgress(quiet=quiet) as progress, audit_recording() as recorder:
         # ---------------------------------------------------------------- Phase 1
         with progress.phase("Phase 1: market data", total=2):
             progress.stage(f"loading {config.data.source} data")
