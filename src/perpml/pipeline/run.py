@@ -46,6 +46,7 @@ class RunResult:
     oracle_accuracy: float | None
     feature_set_id: str
     timings: dict[str, float]
+    audit: Any = None  # perpml.evaluation.audit.AuditReport, None with --no-audit
 
 
 def _load_market(config: RunConfig) -> tuple[pd.DataFrame, RunConfig]:
@@ -308,7 +309,10 @@ def run_pipeline(
         config.split.embargo_bars if config.split.embargo_bars >= 0 else horizon
     )
 
-    with PhaseProgress(quiet=quiet) as progress:
+    from perpml.pipeline.audit_step import audit_recording, record_and_audit
+
+    # audit_recording: the splits and fits of this run, for the leakage audit.
+    with PhaseProgress(quiet=quiet) as progress, audit_recording() as recorder:
         # ---------------------------------------------------------------- Phase 1
         with progress.phase("Phase 1: market data", total=2):
             progress.stage(f"loading {config.data.source} data")
@@ -380,7 +384,7 @@ def run_pipeline(
                 )
             }
             progress.stage("selecting features on the training split")
-            selected = _select(config, parts["train"])
+            selected = _select(config, parts["train"], embargo)
             progress.advance(f"{len(selected)} selected")
             fs_id = feature_set_id(
                 selected,
@@ -410,7 +414,9 @@ def run_pipeline(
         )
         walk_splits = config.split.walk_forward_splits
         with progress.phase("Phase 3: models", total=n_models + 2):
-            results, pipeline = _train_zoo(config, parts, horizon, run_dir, progress)
+            results, pipeline = _train_zoo(
+                config, parts, horizon, run_dir, progress, embargo
+            )
             progress.stage("baselines and oracle")
             baselines = _baselines(market, parts, horizon)
             oracle = _oracle(market, y_all, parts["test"][1], horizon)
@@ -460,6 +466,11 @@ def run_pipeline(
             "timings": progress.timings,
         }
         write_json_atomic(run_dir / "run.json", run_info)
+        audit = record_and_audit(
+            run_dir, recorder, progress=progress, enabled=config.audit.enabled
+        )
+        run_info["timings"] = progress.timings
+        write_json_atomic(run_dir / "run.json", run_info)
 
         if config.report.enabled:
             from perpml.report import build_run_report
@@ -476,10 +487,15 @@ def run_pipeline(
         oracle_accuracy=oracle,
         feature_set_id=fs_id,
         timings=dict(progress.timings),
+        audit=audit,
     )
 
 
-def _select(config: RunConfig, train: tuple[pd.DataFrame, pd.DataFrame]) -> list[str]:
+def _select(
+    config: RunConfig,
+    train: tuple[pd.DataFrame, pd.DataFrame],
+    embargo: pd.Timedelta,
+) -> list[str]:
     from perpml.evaluation.selection import select_features
 
     X_train, y_train = train
@@ -492,6 +508,7 @@ def _select(config: RunConfig, train: tuple[pd.DataFrame, pd.DataFrame]) -> list
             method=config.features.selection,
             correlation_threshold=config.features.correlation_threshold,
             label_end=y_train["label_end"],
+            embargo=embargo,
         )
     )
 
@@ -502,6 +519,7 @@ def _train_zoo(
     horizon: int,
     run_dir: Path,
     progress: PhaseProgress,
+    embargo: pd.Timedelta,
 ) -> tuple[dict[str, Any], Any]:
     from perpml.pipeline.training import MLTrainingPipeline
 
@@ -540,6 +558,7 @@ def _train_zoo(
         label_end_train=ytr["label_end"],
         horizon=horizon,
         lstm_targets=lstm_targets,
+        embargo=embargo,
     )
     return results, pipeline
 
