@@ -62,3 +62,13 @@ def test_strength_through_load_market_data_and_rebuilt_from_attrs():
 def test_bad_strength_is_refused(bad):
     with pytest.raises(ConfigError, match="signal_strength"):
         simulate_market(days=1, signal_strength=bad)
+
+
+def test_oracle_predictions_match_oracle_metrics():
+    market = simulate_market(days=3, seed=2)
+    targets = make_targets(market.frame, horizon=12).iloc[-300:]
+    calls = market.oracle_predictions(targets, n_paths=32)
+    labelled = targets["target_class"].dropna()
+    assert calls.index.equals(labelled.index)
+    accuracy = float((calls == labelled.astype("int64")).mean())
+    assert accuracy == pytest.approx(market.oracle_accuracy(targets, n_paths=32))

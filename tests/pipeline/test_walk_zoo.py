@@ -41,7 +41,7 @@ def zoo():
         X, t, classifiers, horizon=6, n_splits=3,
         embargo=pd.Timedelta(minutes=30), select=select,
         past_return=past_return_from_close(market.frame["close"], 6),
-        oracle_market=market,
+        oracle=market.oracle_predictions(t, n_paths=32),
     )  # fmt: skip
     return result, selected_sizes
 
@@ -72,10 +72,13 @@ def test_pooled_row_is_computed_on_the_out_of_fold_rows(zoo):
     assert pooled.loc["ensemble_classifier", "baseline"] in (
         "majority_class", "always_neutral", "previous_return_sign",
     )  # fmt: skip
-    # oracle pooled = correct rows / rows, not a mean of the fold accuracies
+    # pooled = correct rows / rows, not a mean of the fold accuracies
     folds = result.folds[result.folds["model"] == "oracle"]
     weighted = (folds["accuracy"] * folds["n"]).sum() / folds["n"].sum()
     assert pooled.loc["oracle", "accuracy"] == pytest.approx(weighted)
+    assert "diff_vs_baseline" not in pooled.columns or np.isnan(
+        pooled.loc["oracle", "diff_vs_baseline"]
+    )
     assert np.isfinite(pooled.loc["lgb_classifier", "oracle_ratio"])
 
 

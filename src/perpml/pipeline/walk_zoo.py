@@ -90,7 +90,7 @@ def walk_forward_zoo(
     scaler: str = "standard",
     select: Selector | None = None,
     past_return: pd.Series | None = None,
-    oracle_market: Any = None,
+    oracle: pd.Series | None = None,
     on_fold: Callable[[str], None] | None = None,
 ) -> WalkForwardZoo:
     """Run the zoo's purged walk-forward (see the module docstring).
@@ -117,8 +117,9 @@ def walk_forward_zoo(
     past_return : Series, optional
         Past ``horizon``-bar log return per bar (enables the previous-return-sign
         baseline).
-    oracle_market : SyntheticMarket, optional
-        Scores the simulator's oracle on each fold's test rows.
+    oracle : Series of int, optional
+        The simulator oracle's class per row (``SyntheticMarket.oracle_predictions``)
+        covering the out-of-fold rows; scored like a model in every fold.
     on_fold : callable, optional
         Called with a short progress text per fold.
 
@@ -185,20 +186,16 @@ def walk_forward_zoo(
         for name in baselines:
             frame[name] = baselines[name].to_numpy()
             rows.append(_fold_row(fold, name, info, y_test, frame[name], None))
-        if oracle_market is not None:
-            scored = oracle_market.oracle_metrics(targets.iloc[test])
-            rows.append(
-                {
-                    "fold": fold,
-                    "model": "oracle",
-                    "kind": "oracle",
-                    **info,
-                    "accuracy": scored.accuracy,
-                    "directional_accuracy": scored.directional_accuracy,
-                    "directional_coverage": scored.directional_coverage,
-                    "n": float(scored.n),
-                }
-            )
+        if oracle is not None:
+            calls = oracle.reindex(X_test.index)
+            if calls.isna().any():
+                raise InsufficientDataError(
+                    f"Walk-forward fold {fold}: the oracle has no call for "
+                    f"{int(calls.isna().sum())} test rows; pass oracle predictions "
+                    "for every out-of-fold row."
+                )
+            frame["oracle"] = calls.to_numpy(np.int64)
+            rows.append(_fold_row(fold, "oracle", info, y_test, frame["oracle"], None))
         oof.append(frame)
     if not oof:
         raise InsufficientDataError(
@@ -207,8 +204,8 @@ def walk_forward_zoo(
         )
     folds = pd.DataFrame(rows)
     predictions = pd.concat(oof)
-    pooled, metrics = _pool(folds, predictions, list(probas), horizon)
-    if oracle_market is not None:
+    pooled, metrics = _pool(folds, predictions, horizon)
+    if oracle is not None:
         folds = _with_oracle_ratio(folds)
         pooled = _with_oracle_ratio(pooled)
     return WalkForwardZoo(folds, pooled, predictions, metrics)
@@ -217,6 +214,8 @@ def walk_forward_zoo(
 def _kind(name: str) -> str:
     if name == ENSEMBLE_NAME:
         return "ensemble"
+    if name == "oracle":
+        return "oracle"
     if name in ("majority_class", "always_neutral", "previous_return_sign"):
         return "baseline"
     return "classifier"
@@ -239,7 +238,6 @@ def _fold_row(
 def _pool(
     folds: pd.DataFrame,
     predictions: pd.DataFrame,
-    models: list[str],
     horizon: int,
 ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
     from perpml.evaluation.intervals import classification_intervals, paired_difference
@@ -269,7 +267,7 @@ def _pool(
         row: dict[str, Any] = {"fold": "pooled", "model": name, "kind": _kind(name)}
         row.update(span)
         row.update(_flat(scores))
-        if best_baseline is not None and name not in baselines:
+        if best_baseline is not None and _kind(name) in ("classifier", "ensemble"):
             diff = paired_difference(
                 truth, pred, predictions[best_baseline].to_numpy(np.int64),
                 horizon=horizon,
@@ -288,16 +286,6 @@ def _pool(
             }
         rows.append(row)
         metrics[name] = scores
-    oracle = folds[folds["model"] == "oracle"]
-    if not oracle.empty:
-        # pooled = correct rows over all rows (exactly the concatenated accuracy)
-        n = oracle["n"].to_numpy(np.float64)
-        acc = float((oracle["accuracy"].to_numpy(np.float64) * n).sum() / n.sum())
-        rows.append(
-            {"fold": "pooled", "model": "oracle", "kind": "oracle", **span,
-             "accuracy": acc, "n": float(n.sum())}
-        )  # fmt: skip
-        metrics["oracle"] = {"accuracy": acc, "n": float(n.sum())}
     return pd.DataFrame(rows), metrics
 
 

@@ -418,6 +418,28 @@ class SyntheticMarket:
             n_paths=int(n_paths),
         )
 
+    def oracle_predictions(
+        self, targets: pd.DataFrame, *, n_paths: int = 256
+    ) -> pd.Series:
+        """Per-row class of the true probabilities' ``argmax`` (the oracle's call).
+
+        Same rows and parameters as :meth:`oracle_metrics` (rows without a class
+        are left out), so ``(oracle_predictions(t) == t.target_class).mean()`` is
+        its ``accuracy``; per-row calls allow paired comparisons and intervals.
+
+        Returns
+        -------
+        Series of int64, indexed by the labelled rows' bar open time
+        """
+        rows, _, thr, horizon, method = self._labelled_rows(targets)
+        p_short, p_long, _ = self._truth_at(rows, horizon, thr, n_paths, method)
+        probs = np.column_stack([p_short, 1.0 - p_short - p_long, p_long])
+        return pd.Series(
+            probs.argmax(axis=1).astype(np.int64),
+            index=self.frame.index[rows],
+            name="oracle",
+        )
+
     def oracle_accuracy(self, targets: pd.DataFrame, *, n_paths: int = 256) -> float:
         """Accuracy of ``argmax`` of the true probabilities on the labelled rows.
 
