@@ -36,3 +36,52 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # type
             ".ci/run must install chromium"
         )
     return report
+
+
+# ------------------------------------------------------------------ real servers
+@pytest.fixture(scope="session")
+def redis_url():  # type: ignore[no-untyped-def]
+    """URL of a real Redis server (from .ci/run, or started here); else skip."""
+    from servers import redis_server, require_or_skip
+
+    given = os.environ.get("PERPML_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    with redis_server() as url:
+        if url is None:
+            require_or_skip(
+                "redis-server is not installed (apt-get install redis-server)"
+            )
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url():  # type: ignore[no-untyped-def]
+    """URL of a real PostgreSQL server's ``postgres`` database; else skip."""
+    from servers import postgres_server, require_or_skip
+
+    given = os.environ.get("PERPML_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    with postgres_server() as url:
+        if url is None:
+            require_or_skip("PostgreSQL is not installed (apt-get install postgresql)")
+        yield url
+
+
+@pytest.fixture
+def postgres_db(postgres_url):  # type: ignore[no-untyped-def]
+    """A fresh, empty database on the test server (dropped afterwards); its URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"perpml_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = postgres_url.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

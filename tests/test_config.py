@@ -33,7 +33,11 @@ def test_partial_file_keeps_defaults(tmp_path):
         pytest.param({"data": {"sorce": "x"}}, "Valid keys", id="unknown-key"),
         pytest.param({"data": {"source": "ftp"}}, "must be one of", id="bad-literal"),
         pytest.param({"data": {"days": "ten"}}, "must be a number", id="bad-type"),
-        pytest.param({"data": {"days": -1}}, "days must be > 0", id="bad-range"),
+        pytest.param(
+            {"data": {"days": -1}},
+            "days \\(--days\\) must be a positive, finite",
+            id="bad-range",
+        ),
         pytest.param({"data": {"interval": "7m"}}, "interval", id="bad-interval"),
         pytest.param({"targets": {"horizon": 0}}, "horizon", id="bad-horizon"),
         pytest.param({"models": {"skip_lstm": 1}}, "true or false", id="bad-bool"),
@@ -59,6 +63,6 @@ def test_missing_and_invalid_files(tmp_path):
 def test_overrides_ignore_none_and_validate():
     config = RunConfig().with_overrides("data", symbol="ETHUSDT", days=None)
     assert config.data.symbol == "ETHUSDT"
-    assert config.data.days == 60.0
+    assert config.data.days is None  # resolved at load time (simulator: 60)
     with pytest.raises(ConfigError):
         RunConfig().with_overrides("data", days=0)

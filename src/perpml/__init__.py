@@ -49,8 +49,8 @@ _EXPORTS: dict[str, str] = {
     "load_model": "perpml.models",
     # pipeline
     "MLTrainingPipeline": "perpml.pipeline.training",
-    "load_prepared_datasets": "perpml.pipeline.artifacts",
-    "export_prepared_datasets": "perpml.pipeline.artifacts",
+    "load_prepared_datasets": "perpml.rundir.datasets",
+    "export_prepared_datasets": "perpml.rundir.datasets",
     "run_pipeline": "perpml.pipeline.run",
     "RunConfig": "perpml.config",
     "load_config": "perpml.config",

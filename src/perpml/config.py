@@ -326,7 +326,26 @@ def load_config(path: str | Path | None = None) -> RunConfig:
         raise ConfigError(
             f"Config file {str(path)!r} is not valid TOML: {exc}"
         ) from None
-    return config_from_mapping(raw)
+    config = config_from_mapping(raw)
+    return _resolve_paths(config, path.parent)
+
+
+def _resolve_paths(config: RunConfig, base: Path) -> RunConfig:
+    """Make relative ``[data] paths`` absolute, relative to the config file's folder.
+
+    So ``perpml run --config RUN_DIR/config.toml`` works from any directory; the run
+    directory's own ``config.toml`` already stores absolute paths.
+    """
+    paths = config.data.paths
+    if not paths or all(Path(p).expanduser().is_absolute() for p in paths):
+        return config
+    resolved = tuple(
+        str(Path(p).expanduser())
+        if Path(p).expanduser().is_absolute()
+        else str((base / p).resolve())
+        for p in paths
+    )
+    return config.with_overrides("data", paths=resolved)
 
 
 def _toml_value(value: Any) -> str:

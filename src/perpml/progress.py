@@ -102,10 +102,8 @@ class PhaseProgress:
 
     def info(self, text: str) -> None:
         """Print one line the user should see even with ``--quiet`` (no markup)."""
-        if self._progress is not None:
-            self._progress.console.print(text, markup=False, highlight=False)
-        else:
-            self.console.print(text, markup=False, highlight=False)
+        target = self._progress.console if self._progress is not None else self.console
+        target.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def warn(self, text: str) -> None:
         """Print a warning line (also with ``--quiet``)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -31,10 +32,42 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help text: rich markup would eat bracketed text such as "[data] max_gap".
+    rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"perpml {version('perpml')}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the perpml version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Machine-learning research on crypto perpetual futures, honestly evaluated.
+
+    Start with `perpml run --mock` (simulated market, no network), then open
+    RUN_DIR/report/model_report.html.
+    """
+
+
 # Wide enough for the results table when output is piped (rich assumes 80 columns).
 console = Console(width=None if sys.stdout.isatty() else 120)
-err_console = Console(stderr=True)
+# Errors are never wrapped mid-sentence, so they stay greppable and copyable.
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def fail(exc: PerpmlError) -> None:

@@ -95,8 +95,8 @@ SeedOpt = Annotated[int | None, typer.Option(help="Simulator seed (default 42)."
 FundingScaleOpt = Annotated[
     float | None,
     typer.Option(
-        help="Multiply file funding rates by this (e.g. 0.01 for rates given in "
-        "percent; default 1)."
+        help="Multiply file funding rates by this (default 1; e.g. 8 for files that "
+        "store the 8-hour rate divided by 8)."
     ),
 ]
 DropLastBarOpt = Annotated[

@@ -8,6 +8,7 @@ does this per fold.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -141,11 +142,12 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
                 value = getattr(self.scaler_, name, None)
                 if value is not None:
                     state[name] = np.asarray(value).tolist()
-        payload = {
+        payload: dict[str, Any] = {
             "kind": self.kind,
             "features": [str(c) for c in self.feature_names_in_],
             "state": state,
         }
+        payload["sha256"] = _content_digest(payload)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
@@ -155,17 +157,32 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path) -> FeatureScaler:
-        """Read a scaler written by :meth:`save`."""
+        """Read a scaler written by :meth:`save`, checking its SHA-256.
+
+        Raises
+        ------
+        ArtifactError
+            The file is unreadable, or its content does not match the checksum
+            written with it (edited or corrupted).
+        """
         try:
             payload = json.loads(Path(path).read_text(encoding="utf-8"))
             scaler = cls(kind=payload["kind"])
             features = payload["features"]
             state = payload["state"]
-        except (OSError, ValueError, KeyError) as exc:
+            recorded = payload.get("sha256")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ArtifactError(
                 f"Cannot read a saved FeatureScaler from {str(path)!r}: {exc}. "
                 "Re-run the pipeline to write it again."
             ) from None
+        actual = _content_digest(payload)
+        if recorded != actual:
+            raise ArtifactError(
+                f"{str(path)!r} fails its checksum (recorded sha256 {recorded!r}, "
+                f"content hashes to {actual!r}): the scaler was edited or corrupted. "
+                "Re-run `perpml run` to write it again."
+            )
         scaler.feature_names_in_ = np.asarray(features, dtype=object)
         scaler.n_features_in_ = len(features)
         inner = {
@@ -182,6 +199,13 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
                 setattr(fitted, name, array if array.ndim else array.item())
             scaler.scaler_ = fitted
         return scaler
+
+
+def _content_digest(payload: dict[str, Any]) -> str:
+    """SHA-256 of a scaler file's content (every key but ``sha256``), canonical JSON."""
+    content = {k: v for k, v in payload.items() if k != "sha256"}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # Fitted attributes of sklearn's scalers that their transform needs.

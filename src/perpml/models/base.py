@@ -52,6 +52,7 @@ from perpml.models._validation import (
     encode_classes,
     resolve_params,
 )
+from perpml.models.registry import register_model, registered_models
 
 __all__ = [
     "CLASS_LABELS",
@@ -63,10 +64,6 @@ __all__ = [
 
 #: Names of :data:`CLASS_LABELS`.
 CLASS_NAMES: tuple[str, str, str] = ("SHORT", "NEUTRAL", "LONG")
-
-# Fixed name -> class mapping used by ``perpml.models.load_model``; filled when a
-# concrete model class is defined (never from class-path strings in files).
-_REGISTRY: dict[str, type[BaseModel]] = {}
 
 
 @dataclass(frozen=True)
@@ -90,11 +87,6 @@ class FitResult:
     native_model: Any
     n_iterations: int
     best_iteration: int | None = None
-
-
-def registered_models() -> dict[str, type[BaseModel]]:
-    """Return a copy of the model-name -> class mapping used to load saved models."""
-    return dict(_REGISTRY)
 
 
 def _is_classifier(model: BaseModel) -> bool:
@@ -174,7 +166,7 @@ class BaseModel(BaseEstimator):
             )
         # Keyed by class name (what the sidecar stores); a later class with the
         # same name replaces the earlier one.
-        _REGISTRY[cls.__name__] = cls
+        register_model(cls)
 
     # ------------------------------------------------------------------ training
     def train(

@@ -347,7 +347,7 @@ def load_model(path: str | Path, expected: type[BaseModel] | None = None) -> Bas
         See :func:`read_sidecar`; also an unknown model class, a class mismatch, a
         library release mismatch, or a native file the library cannot read.
     """
-    from perpml.models.base import BaseModel, registered_models
+    from perpml.models.registry import registered_models
 
     directory = Path(path)
     if directory.name == SIDECAR_NAME and directory.is_file():
@@ -365,11 +365,7 @@ def load_model(path: str | Path, expected: type[BaseModel] | None = None) -> Bas
             f"class (known: {sorted(registry)}). Import the module defining it "
             "before loading."
         )
-    if (
-        expected is not None
-        and expected is not BaseModel
-        and not issubclass(cls, expected)
-    ):
+    if expected is not None and not issubclass(cls, expected):
         raise ArtifactError(
             f"The model at {directory} is a {key}, not a {expected.__name__}. Load "
             f"it with {key}.load(path) or perpml.models.load_model(path)."

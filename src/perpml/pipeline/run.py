@@ -15,10 +15,8 @@ The run directory layout is documented in ``docs/architecture.md``.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from perpml.config import RunConfig, dump_config
 from perpml.data.schema import interval_to_timedelta
 from perpml.exceptions import InsufficientDataError, RunDirectoryError
 from perpml.progress import PhaseProgress
+from perpml.rundir.io import write_json_atomic, write_text_atomic
 
 __all__ = ["RunResult", "default_run_dir", "prepare_run_dir", "run_pipeline"]
 
@@ -47,30 +46,6 @@ class RunResult:
     oracle_accuracy: float | None
     feature_set_id: str
     timings: dict[str, float]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
-
-
-def _write_json(path: Path, payload: Any) -> None:
-    _atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default))
 
 
 def _load_market(config: RunConfig) -> tuple[pd.DataFrame, RunConfig]:
@@ -132,11 +107,10 @@ def default_run_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{symbol}_{data.source}_{data.interval}_{days}"
 
 
-def prepare_run_dir(run_dir: Path, *, overwrite: bool) -> Path:
-    """Create ``run_dir``, refusing a non-empty one unless ``overwrite`` empties it.
+def check_run_dir(run_dir: Path, *, overwrite: bool) -> None:
+    """Raise :class:`RunDirectoryError` if ``run_dir`` cannot take a new run.
 
-    Runs never mix: files of an earlier run left beside a new one would be read by
-    the report as if they were the new run's.
+    Checked before any work, so a bad ``--out`` fails fast and nothing is deleted.
     """
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirectoryError(
@@ -158,6 +132,24 @@ def prepare_run_dir(run_dir: Path, *, overwrite: bool) -> Path:
                 "a perpml run directory (no run.json or config.toml). Pass another "
                 "--out."
             )
+    existing = next((p for p in (run_dir, *run_dir.parents) if p.exists()), None)
+    if existing is not None and (
+        not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)
+    ):
+        raise RunDirectoryError(
+            f"Cannot create the run directory {str(run_dir)!r}: {str(existing)!r} is "
+            "not a writable directory. Pass a writable --out."
+        )
+
+
+def prepare_run_dir(run_dir: Path, *, overwrite: bool) -> Path:
+    """Create ``run_dir``, refusing a non-empty one unless ``overwrite`` empties it.
+
+    Runs never mix: files of an earlier run left beside a new one would be read by
+    the report as if they were the new run's.
+    """
+    check_run_dir(run_dir, overwrite=overwrite)
+    if run_dir.is_dir() and any(run_dir.iterdir()):
         for child in run_dir.iterdir():
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child)
@@ -224,6 +216,52 @@ def _usable_rows(
     return kept.loc[ok], targets.loc[ok], dropped
 
 
+#: Canonical columns that are the main kline series, not an optional feed.
+_PRICE_COLUMNS = frozenset({"open", "high", "low", "close", "volume"})
+
+
+def dropped_feed_lines(
+    dropped: dict[str, str], market: pd.DataFrame, built: pd.Index
+) -> list[str]:
+    """One line per optional input feed whose every feature was dropped, with why.
+
+    A feed (open interest, funding, ratios, ...) that does not cover the training
+    period loses all of its features; the user should hear that, not find it in a
+    table. A column that is constant zero is named as such (not as "warm-up").
+    """
+    from perpml.features import list_features
+
+    table = list_features()
+    by_input: dict[str, list[str]] = {}
+    for name, inputs in zip(table["name"], table["inputs"], strict=True):
+        for column in (inputs,) if isinstance(inputs, str) else inputs:
+            if column not in _PRICE_COLUMNS:
+                by_input.setdefault(str(column), []).append(str(name))
+    lines = []
+    for column, names in sorted(by_input.items()):
+        if column not in market.columns:
+            continue
+        users = [n for n in names if n in built]
+        lost = [n for n in users if n in dropped]
+        if not lost or len(lost) < len(users):
+            continue
+        values = market[column]
+        if values.notna().any() and (values.fillna(0) == 0).all():
+            why = "the column is zero on every bar"
+        else:
+            first = values.first_valid_index()
+            why = (
+                "the column has no value at all"
+                if first is None
+                else f"its first value is at {first.isoformat()}, too late for the "
+                "training period"
+            )
+        lines.append(
+            f"input {column}: all {len(lost)} of its features dropped because {why}."
+        )
+    return lines
+
+
 def run_pipeline(
     config: RunConfig,
     out_dir: str | Path | None = None,
@@ -253,13 +291,10 @@ def run_pipeline(
     from perpml.evaluation.splits import chronological_split
     from perpml.features import build_features, feature_set_id
     from perpml.features.targets import make_targets
-    from perpml.pipeline.artifacts import export_prepared_datasets, library_versions
+    from perpml.rundir.datasets import export_prepared_datasets, library_versions
 
     if out_dir is not None:
-        # Checked before loading so a bad --out fails fast.
-        candidate = Path(out_dir)
-        if candidate.exists() and not candidate.is_dir():
-            prepare_run_dir(candidate, overwrite=overwrite)
+        check_run_dir(Path(out_dir), overwrite=overwrite)
     tcfg = config.targets
     horizon = tcfg.horizon
     embargo_bars = (
@@ -280,7 +315,7 @@ def run_pipeline(
                 Path(out_dir) if out_dir is not None else default_run_dir(config),
                 overwrite=overwrite,
             )
-            _atomic_write_text(run_dir / "config.toml", dump_config(config))
+            write_text_atomic(run_dir / "config.toml", dump_config(config))
             progress.advance("validated")
             quality = data_quality_report(market)
             fingerprint = data_fingerprint(market)
@@ -310,6 +345,8 @@ def run_pipeline(
                 decide_on=1 - config.split.val_fraction - config.split.test_fraction,
             )
             skipped.update(sparse)
+            for line in dropped_feed_lines(sparse, market, features.columns):
+                progress.warn(line)
             if len(X_all) < 500:
                 raise InsufficientDataError(
                     f"Only {len(X_all)} rows have complete features and labels; at "
@@ -412,7 +449,7 @@ def run_pipeline(
             "oracle_accuracy": oracle,
             "timings": progress.timings,
         }
-        _write_json(run_dir / "run.json", run_info)
+        write_json_atomic(run_dir / "run.json", run_info)
 
         if config.report.enabled:
             from perpml.report import build_run_report
@@ -421,7 +458,7 @@ def run_pipeline(
                 build_run_report(run_dir, quiet=True, on_stage=progress.stage)
                 progress.advance("model_report.html")
             run_info["timings"] = progress.timings
-            _write_json(run_dir / "run.json", run_info)
+            write_json_atomic(run_dir / "run.json", run_info)
     del pipeline
     return RunResult(
         run_dir=run_dir,
@@ -650,10 +687,10 @@ def _write_outputs(
         "baselines": baselines,
         "oracle": {"accuracy": oracle} if oracle is not None else None,
     }
-    _write_json(run_dir / "metrics.json", metrics)
-    _atomic_write_text(run_dir / "metrics.csv", summary.to_csv(index=False))
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    write_text_atomic(run_dir / "metrics.csv", summary.to_csv(index=False))
     if not walk.empty:
-        _atomic_write_text(run_dir / "walk_forward.csv", walk.to_csv(index=False))
+        write_text_atomic(run_dir / "walk_forward.csv", walk.to_csv(index=False))
     pred_dir = run_dir / "predictions"
     pred_dir.mkdir(exist_ok=True)
     for name, result in results.items():

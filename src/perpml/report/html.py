@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,21 +148,15 @@ def render_html(report: HtmlReport) -> str:
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` via a temp file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write ``text`` (UTF-8) atomically; a failure raises :class:`ReportError`."""
+    from perpml.rundir.io import write_text_atomic as _write
+
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        return _write(path, text)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise ReportError(
             f"Could not write {path}: {exc}. Check that the directory is writable."
         ) from exc
-    return path
 
 
 def is_number(value: Any) -> bool:

@@ -68,6 +68,22 @@ class _RunFiles:
     walk_forward: pd.DataFrame | None
     predictions: dict[str, pd.DataFrame]
     problems: list[str] = field(default_factory=list)
+    #: Problems that mean the run directory is damaged (a checksum fails, a listed
+    #: model cannot be read): printed by ``perpml report``, which then exits 1.
+    integrity: list[str] = field(default_factory=list)
+
+
+class ReportIntegrityError(ReportError):
+    """The report was written, but the run directory failed an integrity check."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = list(problems)
+        super().__init__(
+            f"The report {path} was written, but the run directory is damaged: "
+            + "; ".join(problems)
+            + ". Re-run `perpml run` (with --overwrite) to rebuild it."
+        )
 
 
 def build_run_report(
@@ -98,6 +114,9 @@ def build_run_report(
     ------
     ReportError
         ``run_dir`` is missing ``run.json``/``metrics.json`` or they are unreadable.
+    ReportIntegrityError
+        The report was written, but a saved model or scaler that the run lists
+        fails its checksum or cannot be read (``.problems`` lists them).
     """
     run_dir = Path(run_dir)
     out = run_dir / "report"
@@ -135,7 +154,7 @@ def build_run_report(
             files.problems.append(f"plots of {name} skipped: {exc}")
 
     stage("loading models for feature importance")
-    loaded = _load_models(run_dir / "models", files.problems)
+    loaded = _load_models(run_dir / "models", files, set(models_meta))
     for name, model in loaded.items():
         try:
             reporter.plot_feature_importance(model.feature_importance(), name, 20)
@@ -181,7 +200,10 @@ def build_run_report(
             f"{run_dir.name}. Self-contained: no external resources."
         ),
     )
-    return write_text_atomic(out / "model_report.html", render_html(report))
+    path = write_text_atomic(out / "model_report.html", render_html(report))
+    if files.integrity:
+        raise ReportIntegrityError(path, files.integrity)
+    return path
 
 
 # ------------------------------------------------------------------- reading
@@ -218,7 +240,10 @@ def _read_run_dir(run_dir: Path) -> _RunFiles:
     walk = run_dir / "walk_forward.csv"
     if walk.exists():
         files.walk_forward = pd.read_csv(walk)
+    listed = set(files.metrics.get("models") or {})
     for path in sorted((run_dir / "predictions").glob("*.parquet")):
+        if path.stem not in listed:
+            continue  # not this run's model (runs never mix)
         try:
             files.predictions[path.stem] = pd.read_parquet(path)
         except (OSError, ValueError) as exc:
@@ -230,22 +255,31 @@ def _task_of(frame: pd.DataFrame) -> str:
     return "classification" if "p_short" in frame.columns else "regression"
 
 
-def _load_models(models_dir: Path, problems: list[str]) -> dict[str, Any]:
+def _load_models(
+    models_dir: Path, files: _RunFiles, listed: set[str]
+) -> dict[str, Any]:
+    """Load the saved models that ``metrics.json`` lists (nothing else in the folder).
+
+    A listed model that fails to load (checksum mismatch, corrupt file) is an
+    integrity problem, not a cosmetic one.
+    """
     loaded: dict[str, Any] = {}
     if not models_dir.is_dir():
         return loaded
     try:
         from perpml.models import load_model
     except ImportError as exc:
-        problems.append(f"saved models not loaded: {exc}")
+        files.problems.append(f"saved models not loaded: {exc}")
         return loaded
     for directory in sorted(p for p in models_dir.iterdir() if p.is_dir()):
-        if not (directory / "model.json").exists():
+        if not (directory / "model.json").exists() or directory.name not in listed:
             continue
         try:
             loaded[directory.name] = load_model(directory)
         except (PerpmlError, OSError, ImportError) as exc:
-            problems.append(f"model {directory.name} not loaded: {exc}")
+            message = f"model {directory.name} not loaded: {exc}"
+            files.problems.append(message)
+            files.integrity.append(message)
     return loaded
 
 
@@ -284,7 +318,11 @@ def _shap(
         # The pipeline saves the training-split scaler its models were trained with.
         from perpml.evaluation.preprocessing import FeatureScaler
 
-        scaler = FeatureScaler.load(saved_scaler)
+        try:
+            scaler = FeatureScaler.load(saved_scaler)
+        except PerpmlError as exc:
+            files.integrity.append(str(exc))
+            return [f"SHAP skipped: {exc}"]
         X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
         mismatch = _reproduces(model, X_test, saved)
         inputs = f"{scaler.kind}-scaled features (the run's saved training scaler)"
@@ -327,7 +365,7 @@ def _shap(
 def _prepared_features(
     run_dir: Path, run: Mapping[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from perpml.pipeline.artifacts import load_prepared_datasets
+    from perpml.rundir.datasets import load_prepared_datasets
 
     fs_id = run.get("feature_set_id")
     if not fs_id:
