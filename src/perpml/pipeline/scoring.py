@@ -27,7 +27,9 @@ __all__ = [
     "add_baseline_intervals",
     "add_intervals",
     "baseline_predictions",
+    "feature_range_flags",
     "lstm_contexts",
+    "oracle_calls",
     "preceding_rows",
     "run_verdict",
 ]
@@ -65,7 +67,7 @@ def preceding_rows(
     if before.empty or before.index[-1] != start - interval:
         return None
     complete = before.notna().all(axis=1).to_numpy()
-    steps = np.diff(before.index.asi8) == interval.value
+    steps = (before.index[1:] - before.index[:-1]) == interval
     # keep the contiguous, complete run that ends at the last row
     ok = complete.copy()
     ok[:-1] &= steps
@@ -267,3 +269,30 @@ def run_verdict(
         chosen_on="validation",
         oracle_accuracy=oracle_accuracy,
     )
+
+
+def oracle_calls(
+    market: pd.DataFrame, targets: pd.DataFrame, index: pd.Index
+) -> pd.Series | None:
+    """The simulator oracle's class on the rows ``index`` (None off the simulator).
+
+    One Monte-Carlo pass over every row any table needs (test period and
+    walk-forward folds overlap), so no row is simulated twice.
+    """
+    if market.attrs.get("source") != "synthetic":
+        return None
+    from perpml.data.sources.synthetic import market_from_attrs
+
+    sim = market_from_attrs(market)
+    return sim.oracle_predictions(targets.loc[targets.index.isin(index)])
+
+
+def feature_range_flags(parts: Parts) -> list[dict[str, Any]]:
+    """Selected features with > 5 % of test rows outside their training range."""
+    from perpml.evaluation.ranges import out_of_range_features
+
+    table = out_of_range_features(parts["train"][0], parts["test"][0])
+    return [
+        {k: (float(v) if k != "feature" else str(v)) for k, v in row.items()}
+        for row in table.to_dict("records")
+    ]

@@ -32,7 +32,7 @@ import pandas as pd
 
 from perpml.exceptions import InsufficientDataError
 
-__all__ = ["WalkForwardZoo", "walk_forward_zoo"]
+__all__ = ["WalkForwardZoo", "run_walk_forward", "walk_forward_zoo"]
 
 #: Share of each training fold (its purged tail) used for early stopping.
 EARLY_STOPPING_FRACTION = 0.15
@@ -308,3 +308,65 @@ def _with_oracle_ratio(table: pd.DataFrame) -> pd.DataFrame:
     out["oracle_accuracy"] = out["fold"].map(lookup)
     out["oracle_ratio"] = out["accuracy"] / out["oracle_accuracy"]
     return out
+
+
+def run_walk_forward(
+    config: Any,
+    X_all: pd.DataFrame,
+    y_all: pd.DataFrame,
+    market: pd.DataFrame,
+    *,
+    horizon: int,
+    embargo: pd.Timedelta,
+    oracle: pd.Series | None = None,
+    on_fold: Callable[[str], None] | None = None,
+) -> WalkForwardZoo:
+    """:func:`walk_forward_zoo` with a run's settings (``RunConfig``).
+
+    Classifiers: XGBoost, LightGBM and CatBoost (unless ``[models] skip_catboost``);
+    per-fold selection with ``[features]`` settings; ``[split]`` folds, window and
+    embargo; ``[models]`` scaler, seed and threads.
+    """
+    from perpml import models as zoo
+    from perpml.evaluation.baselines import past_return_from_close
+    from perpml.evaluation.selection import select_features
+
+    models = config.models
+    classes: dict[str, Any] = {
+        "xgb_classifier": zoo.XGBoostEntryPredictor,
+        "lgb_classifier": zoo.LightGBMEntryPredictor,
+    }
+    if not models.skip_catboost:
+        classes["cat_classifier"] = zoo.CatBoostEntryPredictor
+
+    def factory(cls: Any) -> ModelFactory:
+        return lambda: cls(random_state=models.random_state, n_jobs=models.n_jobs)
+
+    feats = config.features
+
+    def select(X_train: pd.DataFrame, t_train: pd.DataFrame) -> list[str]:
+        return list(
+            select_features(
+                X_train,
+                t_train["target_class"].astype("int64"),
+                n_features=min(feats.n_features, X_train.shape[1]),
+                method=feats.selection,
+                correlation_threshold=feats.correlation_threshold,
+                label_end=t_train["label_end"],
+            )
+        )
+
+    return walk_forward_zoo(
+        X_all,
+        y_all,
+        {name: factory(cls) for name, cls in classes.items()},
+        horizon=horizon,
+        n_splits=config.split.walk_forward_splits,
+        embargo=embargo,
+        window=config.split.window,
+        scaler=config.models.scaler if config.models.apply_scaling else "none",
+        select=select,
+        past_return=past_return_from_close(market["close"], horizon),
+        oracle=oracle,
+        on_fold=on_fold,
+    )
