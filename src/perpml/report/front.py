@@ -54,7 +54,7 @@ def audit_rows(run_dir: Path) -> list[dict[str, Any]] | None:
     rows = payload.get("checks") if isinstance(payload, Mapping) else payload
     if not isinstance(rows, list):
         return None
-    return [r for r in rows if isinstance(r, Mapping)]
+    return [dict(r) for r in rows if isinstance(r, Mapping)]
 
 
 def verdict_headline(
