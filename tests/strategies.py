@@ -37,7 +37,7 @@ def random_walk_market(
 
     Returns
     -------
-    DataFrame of shape (n_bars, 17), indexed by bar open time, UTC
+    DataFrame of shape (n_bars, 20), indexed by bar open time, UTC
         Clean (no NaN) float64 columns obeying the OHLC and taker/volume relations;
         funding is a step function settled every 8 h at 00/08/16 UTC (carried forward).
     """
@@ -67,6 +67,10 @@ def random_walk_market(
     ls = np.exp(np.cumsum(rng.normal(0, 0.01, n_bars)) * 0.3 + 0.1)
     top_ls = ls * np.exp(rng.normal(0.05, 0.05, n_bars))
     taker_ls = taker_buy / (volume - taker_buy)
+    # liquidations: mostly empty bars, occasional bursts against the bar's move
+    n_liq = rng.poisson(0.3 * (1.0 + 200.0 * np.abs(ret)), n_bars).astype(float)
+    liq_size = n_liq * np.exp(rng.normal(-3.0, 1.0, n_bars))
+    falling = ret < 0
     frame = pd.DataFrame(
         {
             "open": open_,
@@ -86,6 +90,9 @@ def random_walk_market(
             "taker_long_short_ratio": taker_ls,
             "mark_price": mark_price,
             "index_price": index_price,
+            "liquidation_long_volume": np.where(falling, liq_size, 0.0),
+            "liquidation_short_volume": np.where(falling, 0.0, liq_size),
+            "liquidation_count": n_liq,
         },
         index=index,
     )

@@ -42,7 +42,9 @@ from typing import Any, Literal, get_args
 from perpml.exceptions import ConfigError
 
 __all__ = [
+    "BacktestConfig",
     "DataConfig",
+    "DatabaseConfig",
     "FeatureConfig",
     "ModelConfig",
     "ReportConfig",
@@ -88,6 +90,39 @@ class DataConfig:
     gaps: GapHandling = "raise"
     max_gap: int = 12
     signal_strength: float = 1.0
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """The PostgreSQL market database (``source = "postgres"``, ``perpml db``).
+
+    ``url`` (``postgresql://user@host:port/name``) wins over the parts; unset, the
+    URL comes from ``PERPML_DB_URL`` or from host / port / name / user / password.
+    The password is never written into a run directory: keep it in the URL given
+    on the command line, ``PGPASSWORD`` or ``~/.pgpass``. Table and column names
+    default to the seed's Phase 1 schema (docs/database.md).
+    """
+
+    url: str | None = None
+    host: str = "localhost"
+    port: int = 5432
+    name: str = "trading_db"
+    user: str = "postgres"
+    password: str | None = None
+    ohlcv_table: str = "ohlcv"
+    open_interest_table: str = "open_interest"
+    funding_rate_table: str = "funding_rate"
+    liquidations_table: str = "liquidations"
+    long_short_ratio_table: str = "long_short_ratio"
+    timestamp_column: str = "timestamp"
+    symbol_column: str = "symbol"
+    open_interest_column: str = "open_interest"
+    funding_rate_column: str = "funding_rate"
+    long_short_ratio_column: str = "long_short_ratio"
+    liquidation_quantity_column: str = "quantity"
+    liquidation_side_column: str = "side"
+    liquidation_id_column: str = "order_id"
+    long_liquidation_side: str = "SELL"
 
 
 @dataclass(frozen=True)
@@ -148,6 +183,70 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class BacktestConfig:
+    """How out-of-sample predictions are turned into a cost-aware backtest.
+
+    Fees are per side on traded notional (Binance USD-M VIP0: taker 0.05 %, maker
+    0.02 %); ``slippage_bps`` moves every fill against the trade. ``entry_threshold``
+    is the multiple of the round-trip cost the expected edge must exceed to enter.
+    ``funding_interval_hours`` is the settlement schedule (00/08/16 UTC for 8). See
+    ``docs/backtest.md``.
+    """
+
+    enabled: bool = True
+    fee_rate: float = 0.0005
+    maker_fee: float = 0.0002
+    use_maker_fee: bool = False
+    slippage_bps: float = 1.0
+    funding: bool = True
+    allow_missing_funding: bool = False
+    funding_interval_hours: int = 8
+    max_leverage: float = 1.0
+    entry_threshold: float = 1.0
+    vol_sizing: bool = False
+    vol_window: int = 288
+    n_shuffles: int = 200
+    n_bootstrap: int = 1000
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"[backtest].{name} must be >= 0, got {getattr(self, name)}."
+            for name in ("fee_rate", "maker_fee", "slippage_bps", "entry_threshold")
+            if not getattr(self, name) >= 0
+        ]
+        if not 0 < self.max_leverage <= 100:
+            problems.append(
+                f"[backtest].max_leverage must be in (0, 100], got {self.max_leverage}."
+            )
+        if self.funding_interval_hours not in (1, 2, 4, 8):
+            problems.append(
+                "[backtest].funding_interval_hours must be 1, 2, 4 or 8, got "
+                f"{self.funding_interval_hours}."
+            )
+        if self.n_shuffles < 200:
+            problems.append(
+                f"[backtest].n_shuffles must be >= 200 (a null distribution needs them), "
+                f"got {self.n_shuffles}."
+            )
+        if self.n_bootstrap < 100:
+            problems.append(
+                f"[backtest].n_bootstrap must be >= 100, got {self.n_bootstrap}."
+            )
+        if self.vol_window < 2:
+            problems.append(
+                f"[backtest].vol_window must be >= 2, got {self.vol_window}."
+            )
+        if problems:
+            raise ConfigError(" ".join(problems))
+
+    @property
+    def applied_fee(self) -> float:
+        """Fee rate per side actually charged (maker when ``use_maker_fee``)."""
+        return self.maker_fee if self.use_maker_fee else self.fee_rate
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The whole run: one section per pipeline stage."""
 
@@ -157,6 +256,8 @@ class RunConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     models: ModelConfig = field(default_factory=ModelConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
 
     def with_overrides(self, section: str, **values: Any) -> RunConfig:
         """Return a copy with ``values`` replacing keys of one ``section``.
@@ -326,6 +427,16 @@ def load_config(path: str | Path | None = None) -> RunConfig:
         raise ConfigError(
             f"Config file {str(path)!r} is not valid TOML: {exc}"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"Config file {str(path)!r} is not UTF-8 text (byte "
+            f"{exc.object[exc.start : exc.start + 1]!r} at position {exc.start}): TOML "
+            "files must be UTF-8. Save it as UTF-8, or pass another --config."
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"Config file {str(path)!r} is a directory. Pass a TOML file to --config."
+        ) from None
     config = config_from_mapping(raw)
     return _resolve_paths(config, path.parent)
 
@@ -360,6 +471,15 @@ def _toml_value(value: Any) -> str:
     raise ConfigError(f"Cannot write {value!r} to TOML.")  # pragma: no cover
 
 
+def _without_password(url: str) -> str:
+    """``url`` with the password of its user part removed."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}@{host}"
+
+
 def dump_config(config: RunConfig) -> str:
     """Return the TOML text of a config; ``load_config`` of it gives it back."""
     lines: list[str] = []
@@ -368,6 +488,11 @@ def dump_config(config: RunConfig) -> str:
         for key, value in dataclasses.asdict(getattr(config, section.name)).items():
             if value is None:  # TOML has no null: an unset key stays unset
                 continue
+            if section.name == "database" and key in ("password", "url"):
+                # secrets never reach a run directory (PGPASSWORD / ~/.pgpass)
+                if key == "password":
+                    continue
+                value = _without_password(value)
             lines.append(f"{key} = {_toml_value(value)}")
         lines.append("")
     return "\n".join(lines)

@@ -186,7 +186,7 @@ def test_single_row_skips_spacing_checks() -> None:
 
 
 def test_reason_codes_are_the_documented_ones() -> None:
-    assert len(REASONS) == 17
+    assert len(REASONS) == 20
     assert {"gap", "nan", "too_few_rows", "not_a_dataframe"} <= set(REASONS)
 
 

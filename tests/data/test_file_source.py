@@ -276,9 +276,11 @@ def test_bad_files(tmp_path: Path, make, error: type, match: str) -> None:
 
 
 def test_wrong_symbol_interval_and_file_mix(tmp_path: Path) -> None:
-    with pytest.raises(DataFormatError, match="symbol='BTCUSDT' was requested"):
+    with pytest.raises(DataFormatError, match="--symbol BTCUSDT .* was given, but"):
         FileSource([KLINES, METRICS]).load("BTCUSDT", None, "5m")
-    with pytest.raises(DataFormatError, match="holds 5m klines.*interval='5m'"):
+    with pytest.raises(
+        DataFormatError, match="--interval 1h .* was given, but .* holds 5m klines"
+    ):
         FileSource(KLINES).load("ETHUSDT", None, "1h")
     with pytest.raises(DataFormatError, match="A kline file .* got none"):
         _load([METRICS, FUNDING])

@@ -51,7 +51,12 @@ def test_source_object_is_used_and_validated() -> None:
     source = _FrameSource(make_market())
     out = load_market_data(source, symbol="ETHUSDT", days=None, interval="5m")
     assert source.calls == [("ETHUSDT", None, "5m")]
-    assert out.attrs == {"symbol": "ETHUSDT", "interval": "5m", "source": "fixed"}
+    assert out.attrs == {
+        "symbol": "ETHUSDT",
+        "interval": "5m",
+        "source": "fixed",
+        "quality_warnings": [],
+    }
     broken = make_market()
     broken.iloc[3, 3] = np.nan
     with pytest.raises(DataContractError, match=r"\[nan\] column 'close'"):
@@ -71,7 +76,7 @@ def test_file_dispatch() -> None:
     ("call", "match"),
     [
         pytest.param(
-            lambda: load_market_data("binance"), "must be one of", id="unknown_source"
+            lambda: load_market_data("bybit"), "must be one of", id="unknown_source"
         ),
         pytest.param(
             lambda: load_market_data("file", path=KLINES, sed=1),

@@ -11,14 +11,17 @@ import pytest
 from perpml.data import FileSource, data_quality_report, validate_market_data
 from perpml.data.sources.binance_formats import read_market_file
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
-if not REAL.exists():  # the lead's checkout may live elsewhere
-    REAL = Path("/work/shared/data/real")
+from ._helpers import real_data_dir
+
+FOUND = real_data_dir()
+REAL = FOUND if FOUND is not None else Path("shared-data-not-found")
 
 pytestmark = [
     pytest.mark.network,
     pytest.mark.skipif(
-        not REAL.exists(), reason=f"shared real-data folder {REAL} not present"
+        FOUND is None,
+        reason="shared real-data folder not found: set PERPML_REAL_DATA or place it "
+        "at <repository root>/../shared/data/real",
     ),
 ]
 

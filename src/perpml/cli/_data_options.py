@@ -57,8 +57,8 @@ EndOpt = Annotated[
 SourceOpt = Annotated[
     str | None,
     typer.Option(
-        help="Data source: 'synthetic' (offline simulator, the default) or 'file' "
-        "(implied by --path)."
+        help="Data source: 'synthetic' (offline simulator, the default), 'file' "
+        "(implied by --path), 'archive' (data.binance.vision) or 'binance' (REST)."
     ),
 ]
 MockOpt = Annotated[

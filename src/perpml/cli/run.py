@@ -27,6 +27,15 @@ from perpml.cli._data_options import (
     SymbolOpt,
     apply_data_options,
 )
+from perpml.cli._db_options import (
+    DbHostOpt,
+    DbNameOpt,
+    DbPasswordOpt,
+    DbPortOpt,
+    DbUrlOpt,
+    DbUserOpt,
+    apply_db_options,
+)
 from perpml.exceptions import PerpmlError
 
 
@@ -95,6 +104,12 @@ def run(
     ] = None,
     seed: SeedOpt = None,
     config: ConfigOpt = None,
+    db_url: DbUrlOpt = None,
+    db_host: DbHostOpt = None,
+    db_port: DbPortOpt = None,
+    db_name: DbNameOpt = None,
+    db_user: DbUserOpt = None,
+    db_password: DbPasswordOpt = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -150,6 +165,10 @@ def run(
             funding_rate_scale=funding_rate_scale,
             drop_last_bar=drop_last_bar,
         )
+        cfg = apply_db_options(
+            cfg, url=db_url, host=db_host, port=db_port, name=db_name, user=db_user,
+            password=db_password, source=source, mock=mock, path=path,
+        )  # fmt: skip
         cfg = cfg.with_overrides("features", n_features=features)
         cfg = cfg.with_overrides("targets", horizon=horizon)
         cfg = cfg.with_overrides(

@@ -18,7 +18,14 @@ Reason codes
 ``not_a_dataframe``, ``index_type``, ``naive_timestamp``, ``non_utc``, ``unsorted``,
 ``duplicate``, ``irregular_spacing``, ``gap``, ``missing_column``, ``unknown_column``,
 ``dtype``, ``nan``, ``inf``, ``non_positive_price``, ``high_low``,
-``negative_volume``, ``too_few_rows``.
+``negative_volume``, ``implausible_funding``, ``price_jump``, ``too_few_rows``;
+file sources add ``close_time`` (klines stamped by close time).
+
+Plausibility
+------------
+``implausible_funding`` and ``price_jump`` refuse values no market produces; the
+limits, and the warnings for merely suspicious values, are in
+:mod:`perpml.data.plausibility`.
 
 Too few rows
 ------------
@@ -67,6 +74,9 @@ NON_NEGATIVE_COLUMNS: tuple[str, ...] = (
     "taker_buy_quote_volume",
     "open_interest",
     "open_interest_value",
+    "liquidation_long_volume",
+    "liquidation_short_volume",
+    "liquidation_count",
 )
 
 #: Every reason code a :class:`Violation` can carry.
@@ -87,8 +97,12 @@ REASONS: tuple[str, ...] = (
     "non_positive_price",
     "high_low",
     "negative_volume",
+    "implausible_funding",
+    "price_jump",
+    "close_time",
     "too_few_rows",
 )
+
 
 _MAX_SHOWN = 5
 _UTC_NAMES = frozenset({"UTC", "ETC/UTC", "Z", "ZULU", "UCT", "ETC/UCT"})
@@ -211,18 +225,48 @@ def _check_index(frame: pd.DataFrame, interval: str | None) -> list[Violation]:
         )
     dup_mask = index.duplicated(keep="first")
     if dup_mask.any():
+        differ = _differing_copies(frame, index)
+        if differ:
+            copies = (
+                f"; {len(differ)} of them with copies that differ (e.g. "
+                f"{differ[0]}), so one copy is wrong"
+            )
+            fix = (
+                "Find out which copy is right and delete the others from the source; "
+                "`perpml.data.drop_duplicate_bars(frame, keep='last')` keeps the "
+                "latest row of each bar."
+            )
+        else:
+            copies = "; every copy is identical, so dropping the repeats loses nothing"
+            fix = "`perpml.data.drop_duplicate_bars(frame, keep='last')`."
         out.append(
             Violation(
                 "duplicate",
                 None,
                 int(dup_mask.sum()),
                 _first(index[dup_mask]),
-                "`perpml.data.drop_duplicate_bars(frame, keep='last')` "
-                "(keeps the latest version of each bar).",
-                "each bar open time must appear once; got repeated times",
+                fix,
+                f"each bar open time must appear once; got repeated times{copies}",
             )
         )
     out.extend(_check_spacing(index, interval))
+    return out
+
+
+def _differing_copies(frame: pd.DataFrame, index: pd.Index) -> list[str]:
+    """Repeated bar times whose rows differ, as ``"TIME: col a vs b"`` (up to five)."""
+    repeated = frame.loc[index.duplicated(keep=False)]
+    out: list[str] = []
+    for stamp, rows in repeated.groupby(level=0, sort=True):
+        for col in rows.columns:
+            values = rows[col]
+            if values.nunique(dropna=False) > 1:
+                shown = " vs ".join(repr(v) for v in values.iloc[:3].tolist())
+                when = stamp.isoformat() if isinstance(stamp, pd.Timestamp) else stamp
+                out.append(f"{when}: {col} {shown}")
+                break
+        if len(out) == _MAX_SHOWN:
+            break
     return out
 
 
@@ -509,6 +553,13 @@ def check_market_data(
     column_violations, numeric = _check_columns(frame)
     violations.extend(column_violations)
     violations.extend(_check_values(frame, numeric))
+    if (
+        isinstance(frame.index, pd.DatetimeIndex)
+        and frame.index.is_monotonic_increasing
+    ):
+        from perpml.data.plausibility import implausible_values
+
+        violations.extend(implausible_values(frame, numeric))
     if len(frame) < min_rows:
         violations.append(
             Violation(

@@ -214,8 +214,9 @@ def fill_gaps(
         )
         raise DataContractError(
             f"`fill_gaps` may insert at most max_gap={max_gap} consecutive {name} bars; "
-            f"got {too_long.size} longer gap(s): {shown}. Raise `max_gap`, use "
-            "policy='drop_before', or split the data at the gap."
+            f"got {too_long.size} longer gap(s): {shown}. Raise the limit (--max-gap, "
+            "config key [data] max_gap, `max_gap=` in Python), use --gaps "
+            "drop_before (policy='drop_before'), or split the data at the gap."
         )
     full = pd.date_range(index[0], index[-1], freq=step, name=index.name or INDEX_NAME)
     full = full.as_unit(index.unit)

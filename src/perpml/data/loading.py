@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
 from perpml.data.contract import validate_market_data
-from perpml.data.schema import interval_to_timedelta
+from perpml.data.quality import plausibility_warnings
+from perpml.data.schema import check_symbol, interval_to_timedelta
 from perpml.data.sources.base import MarketDataSource
 from perpml.data.sources.file import FileSource
 from perpml.exceptions import ConfigError
@@ -35,6 +35,16 @@ SOURCE_OPTIONS: Mapping[str, tuple[str, ...]] = {
         "gaps",
         "max_gap",
     ),
+    "archive": ("base_url", "cache_dir", "feeds", "gaps", "max_gap", "workers"),
+    "binance": (
+        "base_url",
+        "archive_url",
+        "cache_dir",
+        "feeds",
+        "gaps",
+        "max_gap",
+    ),
+    "postgres": ("url", "database", "max_staleness"),
 }
 
 #: Fewest rows a loaded frame may have (two are needed to know its spacing).
@@ -61,6 +71,22 @@ def _make_source(source: str, options: Mapping[str, Any]) -> MarketDataSource:
         return SyntheticSource(
             **{k: options[k] for k in ("seed", "signal_strength") if k in options}
         )
+    if source == "archive":
+        from perpml.data.sources.archive import ArchiveSource
+
+        return ArchiveSource(**options)
+    if source == "binance":
+        from perpml.data.sources.binance import BinanceRestSource
+
+        return BinanceRestSource(**options)
+    if source == "postgres":
+        from perpml.data.sources.postgres import PostgresSource
+
+        return PostgresSource(
+            options.get("url"),
+            config=options.get("database"),
+            max_staleness=options.get("max_staleness"),
+        )
     if "path" not in options:
         raise ConfigError(
             "source='file' needs `path=` (one file or a list: klines plus optional "
@@ -77,29 +103,10 @@ def _make_source(source: str, options: Mapping[str, Any]) -> MarketDataSource:
     )
 
 
-#: Exchange symbols: upper-case letters and digits (BTCUSDT, 1000PEPEUSDT).
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,24}$")
-
 #: What a source gets when the caller leaves symbol / interval unset and the source
 #: cannot infer them from its data (the simulator, the exchange).
 DEFAULT_SYMBOL = "BTCUSDT"
 DEFAULT_INTERVAL = "5m"
-
-
-def check_symbol(symbol: object) -> str:
-    """Return ``symbol`` upper-cased if it is an exchange symbol, else raise.
-
-    Exchange symbols are 2-24 upper-case letters and digits; anything else (paths,
-    quotes, spaces, SQL) is refused, because symbols name files, run directories,
-    cache entries and database rows.
-    """
-    if not isinstance(symbol, str) or not SYMBOL_PATTERN.match(symbol.strip().upper()):
-        raise ConfigError(
-            f"Symbol {symbol!r} is not an exchange symbol: symbols are 2-24 upper-case "
-            "letters and digits, like BTCUSDT or 1000PEPEUSDT. Pass --symbol (config "
-            "key [data] symbol) with such a name."
-        )
-    return symbol.strip().upper()
 
 
 def parse_time(value: object, name: str) -> pd.Timestamp | None:
@@ -121,9 +128,9 @@ def parse_time(value: object, name: str) -> pd.Timestamp | None:
 def load_market_data(
     source: str | MarketDataSource = "synthetic",
     *,
-    symbol: str | None = DEFAULT_SYMBOL,
-    days: float | None = 60,
-    interval: str | None = DEFAULT_INTERVAL,
+    symbol: str | None = None,
+    days: float | None = None,
+    interval: str | None = None,
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
     **options: Any,
@@ -136,13 +143,24 @@ def load_market_data(
         ``"synthetic"``: :class:`perpml.data.sources.synthetic.SyntheticSource`
         (options ``seed``, ``start``). ``"file"``: :class:`FileSource` (options
         ``path`` (required), ``funding_rate_scale``, ``drop_last_bar``,
-        ``max_staleness``, ``snap_tolerance``). An object implementing
+        ``max_staleness``, ``snap_tolerance``, ``gaps``, ``max_gap``). ``"archive"`` /
+        ``"binance"``: see ``docs/sources.md``. ``"postgres"``:
+        :class:`perpml.data.sources.postgres.PostgresSource` (options ``url``,
+        ``database`` (a :class:`perpml.config.DatabaseConfig`), ``max_staleness``).
+        An object implementing
         :class:`MarketDataSource` is used as is (no options allowed).
-    symbol : str, default "BTCUSDT"
-    days : float or None, default 60
-        History length counted back from the last bar's close (None = all the
-        source has).
-    interval : str, default "5m"
+    symbol : str, optional
+        Exchange symbol. ``None``: read from the data by sources that can
+        (``"file"``: symbol column, archive file names, file name), else
+        ``"BTCUSDT"``. A given symbol that contradicts the data raises.
+    days : float or None, default None
+        History length counted back from the last bar's close. ``None``: all of a
+        file's data; the simulator's 60 days.
+    interval : str, optional
+        Bar length. ``None``: the files' bar spacing, else ``"5m"``.
+    start, end : str or Timestamp, optional
+        Keep the bars whose open time lies in ``[start, end]`` (UTC dates or
+        timestamps).
     **options
         Source options listed above; each is checked by name, unknown ones raise.
 
@@ -150,7 +168,8 @@ def load_market_data(
     -------
     DataFrame of shape (n_bars, n_columns), indexed by bar open time, UTC
         Passes :func:`validate_market_data` with at least 2 rows; ``attrs`` carries
-        ``symbol``, ``interval`` and ``source``.
+        ``symbol``, ``interval``, ``source`` and ``quality_warnings`` (suspicious
+        but possible values, see :func:`perpml.data.quality.plausibility_warnings`).
 
     Raises
     ------
@@ -209,7 +228,9 @@ def load_market_data(
 
         resolved = infer_interval(frame.index)
     frame.attrs["interval"] = resolved
-    return validate_market_data(frame, interval=resolved, min_rows=MIN_ROWS)
+    validate_market_data(frame, interval=resolved, min_rows=MIN_ROWS)
+    frame.attrs["quality_warnings"] = plausibility_warnings(frame)
+    return frame
 
 
 def _trim(

@@ -25,6 +25,7 @@ for row ``t`` is known at ``close(t + horizon)`` (the ``label_end`` used for pur
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import pandas as pd
@@ -46,6 +47,19 @@ OPTIONAL_COLUMNS: Final[tuple[str, ...]] = (
     "taker_long_short_ratio",
     "mark_price",
     "index_price",
+    # liquidations aggregated per bar (perpml.data.liquidations): base units and
+    # forced-order count of the bar; 0 in a bar without liquidations, never NaN
+    # there (NaN only where the feed was not recorded)
+    "liquidation_long_volume",
+    "liquidation_short_volume",
+    "liquidation_count",
+)
+
+#: The per-bar liquidation columns (a SELL forced order closes a long position).
+LIQUIDATION_COLUMNS: Final[tuple[str, ...]] = (
+    "liquidation_long_volume",
+    "liquidation_short_volume",
+    "liquidation_count",
 )
 
 CANONICAL_COLUMNS: Final[tuple[str, ...]] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
@@ -111,3 +125,30 @@ def infer_interval(index: pd.DatetimeIndex) -> str:
         f"The most common bar spacing is {step}, which is not a supported interval "
         f"({', '.join(INTERVALS)}). Resample the data to one of them first."
     )
+
+
+#: Exchange symbols: upper-case letters and digits (BTCUSDT, 1000PEPEUSDT).
+SYMBOL_PATTERN: Final = re.compile(r"^[A-Z0-9]{2,24}$")
+
+
+def check_symbol(symbol: object) -> str:
+    """Return ``symbol`` upper-cased if it is an exchange symbol, else raise.
+
+    Exchange symbols are 2-24 upper-case letters and digits; anything else (paths,
+    quotes, spaces, SQL) is refused, because symbols name files, run directories,
+    cache entries and database rows.
+
+    Raises
+    ------
+    perpml.exceptions.ConfigError
+        If ``symbol`` is not such a name.
+    """
+    from perpml.exceptions import ConfigError
+
+    if not isinstance(symbol, str) or not SYMBOL_PATTERN.match(symbol.strip().upper()):
+        raise ConfigError(
+            f"Symbol {symbol!r} is not an exchange symbol: symbols are 2-24 upper-case "
+            "letters and digits, like BTCUSDT or 1000PEPEUSDT. Pass --symbol (config "
+            "key [data] symbol) with such a name."
+        )
+    return symbol.strip().upper()

@@ -1,6 +1,6 @@
 """Causal features for perpetual-futures research.
 
-``build_features(market)`` computes every registered feature (160+ in 10 categories)
+``build_features(market)`` computes every registered feature (160+ in 11 categories)
 on a canonical market frame; ``list_features()`` describes them. A feature is one pure
 function plus ``@register_feature``; see :mod:`perpml.features.registry`.
 """

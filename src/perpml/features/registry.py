@@ -64,6 +64,7 @@ CATEGORIES: Final[Mapping[str, str]] = MappingProxyType(
         "positioning": "pos",
         "calendar": "time",
         "interactions": "ix",
+        "liquidations": "liq",
     }
 )
 

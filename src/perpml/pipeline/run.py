@@ -83,6 +83,12 @@ def _load_market(config: RunConfig) -> tuple[pd.DataFrame, RunConfig]:
             gaps=data.gaps,
             max_gap=data.max_gap,
         )
+    elif data.source in ("archive", "binance"):
+        market = load_market_data(
+            data.source, **common, gaps=data.gaps, max_gap=data.max_gap
+        )
+    elif data.source == "postgres":
+        market = load_market_data("postgres", **common, database=config.database)
     else:
         market = load_market_data(data.source, **common)
     bars = len(market)

@@ -24,6 +24,15 @@ class MarketDataSource(Protocol):
     :func:`perpml.data.load_market_data` calls :meth:`load` once per request and
     validates the result with :func:`perpml.data.validate_market_data`; a source
     should validate too, so direct calls get the same guarantee.
+
+    Two optional class attributes change how it is called:
+
+    * ``infers_market = True``: ``symbol`` and ``interval`` may be ``None``, and the
+      source reads them from its data (setting ``attrs["symbol"]`` /
+      ``attrs["interval"]``); otherwise unset values become ``"BTCUSDT"`` / ``"5m"``;
+    * ``supports_range = True``: ``load`` also takes keyword arguments ``start`` and
+      ``end`` (UTC Timestamps or None) and keeps the bars whose open time lies in
+      ``[start, end]``; otherwise ``load_market_data`` trims the result.
     """
 
     name: str

@@ -18,7 +18,11 @@ Recognised layouts (column names case-insensitive; anything else raises
   sum_open_interest_value`` (also ``t, oi, oi_usd`` reshaped dumps);
 * **funding**: REST ``fundingTime, fundingRate[, symbol, markPrice]``, archive
   ``calc_time, funding_interval_hours, last_funding_rate``, user dumps ``timestamp,
-  symbol, funding_rate`` or ``ts, rate``.
+  symbol, funding_rate`` or ``ts, rate``;
+* **liquidation events** (forceOrder fields; archive ``liquidationSnapshot``: ``time,
+  side, ..., original_quantity, ..., accumulated_fill_quantity``, or ``timestamp,
+  symbol, quantity, side, order_id``): summed per bar, see
+  :mod:`perpml.data.liquidations`.
 
 Metrics column mapping (Binance's "Trading Data" statistics; ``sum_*`` are the
 position-weighted and ``count_*`` the account-weighted versions):
@@ -39,7 +43,10 @@ Other names carry no meaning.
 
 from __future__ import annotations
 
+import gzip
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -47,7 +54,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from perpml.data.schema import INDEX_NAME, INTERVALS, REQUIRED_COLUMNS
+from perpml.data.schema import (
+    INDEX_NAME,
+    INTERVALS,
+    LIQUIDATION_COLUMNS,
+    REQUIRED_COLUMNS,
+)
+from perpml.data.sources.time_parsing import parse_times
 from perpml.exceptions import DataFormatError, DataSourceError
 
 __all__ = ["ParsedFile", "archive_name_info", "read_market_file"]
@@ -104,6 +117,9 @@ ALIASES: dict[str, str] = {
     "sum_taker_long_short_vol_ratio": "taker_long_short_ratio",
     "mark_price": "mark_price",
     "index_price": "index_price",
+    "liquidation_long_volume": "liquidation_long_volume",
+    "liquidation_short_volume": "liquidation_short_volume",
+    "liquidation_count": "liquidation_count",
 }
 
 #: Candidate time columns, most specific first (the first present one is used).
@@ -150,7 +166,7 @@ _ARCHIVE_NAME = re.compile(
     r"^(?P<symbol>[A-Z0-9]{3,})-(?P<kind>[A-Za-z0-9]+)-\d{4}-\d{2}(?:-\d{2})?(?:\.|$)"
 )
 
-_ARCHIVE_KINDS = frozenset({"metrics", "fundingRate"})
+_ARCHIVE_KINDS = frozenset({"metrics", "fundingRate", "liquidationSnapshot"})
 
 _OI_COLUMNS = frozenset({"open_interest", "open_interest_value"})
 _RATIO_COLUMNS = frozenset(
@@ -202,6 +218,14 @@ class ParsedFile:
         Recognised file columns that were not kept.
     name_interval : str or None
         Kline interval written in an archive file name (``BTCUSDT-5m-2024-01.zip``).
+    time_column : str
+        The file column the times were read from.
+    close_times : DatetimeIndex or None
+        Kline files with a ``close_time`` column: those times, row for row (checked
+        by :class:`~perpml.data.FileSource` against the open times).
+    notes : tuple of str
+        How the file was read when it differs from its name (gzip named ``.csv``,
+        semicolon-separated, ...).
     """
 
     path: Path
@@ -210,6 +234,9 @@ class ParsedFile:
     symbols: tuple[str, ...] = ()
     dropped: tuple[str, ...] = field(default_factory=tuple)
     name_interval: str | None = None
+    time_column: str = INDEX_NAME
+    close_times: pd.DatetimeIndex | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def layout(self) -> str:
@@ -221,6 +248,8 @@ class ParsedFile:
         cols = set(self.frame.columns)
         if self.kind == "klines":
             return "klines"
+        if cols == set(LIQUIDATION_COLUMNS):
+            return "liquidations"
         if cols == {"funding_rate"}:
             return "funding"
         if cols <= _OI_COLUMNS:
@@ -234,8 +263,59 @@ def _known_names() -> set[str]:
     return set(ALIASES) | set(TIME_COLUMNS) | set(IGNORED) | {"symbol"}
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a file / an empty archive
+_PARQUET_MAGIC = b"PAR1"
+
+
+def _sniff_compression(path: Path) -> str | None:
+    """The container the file's first bytes show (``gzip``, ``zip``, ``parquet``).
+
+    None for anything else (plain text).
+
+    Decided by content, not by name: a gzip file saved as ``.csv`` is read as gzip,
+    and a plain CSV saved as ``.csv.gz`` as plain text.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head.startswith(_GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(_ZIP_MAGIC):
+        return "zip"
+    if head.startswith(_PARQUET_MAGIC):
+        return "parquet"
+    return None
+
+
+def _first_line(path: Path, compression: str | None) -> str:
+    if compression == "gzip":
+        with gzip.open(path, "rt", encoding="utf-8") as text:
+            return text.readline()
+    if compression == "zip":
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.namelist() if not m.endswith("/")]
+            if not members:
+                raise DataFormatError(
+                    f"Zip file {str(path)!r} holds no file. Re-download it."
+                )
+            with archive.open(members[0]) as member:
+                return member.readline().decode("utf-8")
+    with path.open(encoding="utf-8") as text:
+        return text.readline()
+
+
+def _separator(line: str) -> str:
+    """``;`` or tab for files that use them instead of commas, else ``,``."""
+    for sep in (";", "\t"):
+        if sep in line and "," not in line:
+            return sep
+    return ","
+
+
+def _read_raw(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Read a file's rows as strings/numbers; also return notes on how it was read."""
     name = path.name.lower()
+    notes: list[str] = []
     if not path.exists():
         raise DataSourceError(
             f"Market-data file {str(path)!r} does not exist. Check the path (it is "
@@ -246,16 +326,50 @@ def _read_raw(path: Path) -> pd.DataFrame:
             f"Cannot read {str(path)!r}: the file name must end with one of "
             f"{', '.join(SUFFIXES)}. Rename it or convert it to CSV/Parquet."
         )
+    compression: str | None = None
     try:
         if name.endswith((".parquet", ".pq")):
             raw = pd.read_parquet(path)
             if isinstance(raw.index, pd.DatetimeIndex):
                 raw = raw.reset_index(names=raw.index.name or INDEX_NAME)
-            return raw
-        first = pd.read_csv(path, header=None, nrows=1, dtype=str)
+            return raw, notes
+        compression = _sniff_compression(path)
+        if compression == "parquet":
+            notes.append(f"{path.name} is a Parquet file; read it as Parquet.")
+            raw = pd.read_parquet(path)
+            if isinstance(raw.index, pd.DatetimeIndex):
+                raw = raw.reset_index(names=raw.index.name or INDEX_NAME)
+            return raw, notes
+        named = (
+            "gzip" if name.endswith(".gz") else "zip" if name.endswith(".zip") else None
+        )
+        if compression != named:
+            what = compression or "plain text"
+            notes.append(
+                f"{path.name} is {what} although its name says "
+                f"{named or 'plain CSV'}; read it as {what}."
+            )
+        line = _first_line(path, compression).lstrip("\ufeff")
+        if not line.strip():
+            raise pd.errors.EmptyDataError
+        sep = _separator(line)
+        if sep != ",":
+            notes.append(
+                f"{path.name} is {'semicolon' if sep == ';' else 'tab'}-separated; "
+                "read it with that separator."
+            )
+        options = {"compression": compression, "sep": sep, "encoding": "utf-8-sig"}
+        if sep == ";":
+            # Semicolon files usually come from locales writing decimal commas; a
+            # value written with a point stays text and is converted later anyway.
+            options["decimal"] = ","
+        first = pd.read_csv(path, header=None, nrows=1, dtype=str, **options)
         cells = {str(c).strip().lower() for c in first.iloc[0]}
         if cells & _known_names():
-            return pd.read_csv(path, header=0, dtype={"symbol": str, "SYMBOL": str})
+            raw = pd.read_csv(
+                path, header=0, dtype={"symbol": str, "SYMBOL": str}, **options
+            )
+            return raw, notes
         if first.shape[1] != len(KLINE_COLUMNS):
             raise DataFormatError(
                 f"Cannot recognise {str(path)!r}: it has no header row and "
@@ -263,49 +377,32 @@ def _read_raw(path: Path) -> pd.DataFrame:
                 f"{', '.join(KLINE_COLUMNS)}) may come without a header. Add a header "
                 "row with canonical column names."
             )
-        return pd.read_csv(path, header=None, names=list(KLINE_COLUMNS))
+        raw = pd.read_csv(path, header=None, names=list(KLINE_COLUMNS), **options)
+        return raw, notes
     except pd.errors.EmptyDataError:
         raise DataFormatError(
             f"Market-data file {str(path)!r} is empty. Re-download it."
         ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
+    except (EOFError, zipfile.BadZipFile, zlib.error, gzip.BadGzipFile) as err:
+        kind = compression or "compressed"
+        raise DataFormatError(
+            f"{str(path)!r} is a truncated or corrupt {kind} file ({err}). Re-download "
+            "it (data.binance.vision publishes a .CHECKSUM file beside each archive "
+            "to verify the download)."
+        ) from None
+    except UnicodeDecodeError as err:
+        raise DataFormatError(
+            f"Cannot read {str(path)!r} as text: it is neither UTF-8 CSV nor a "
+            f"gzip/zip archive of one (byte {err.object[err.start : err.start + 1]!r} "
+            f"at position {err.start}). Convert it to UTF-8 CSV or Parquet."
+        ) from None
+    except (pd.errors.ParserError, OSError, ValueError) as err:
         if isinstance(err, DataFormatError):
             raise
         raise DataFormatError(
             f"Cannot parse {str(path)!r} as CSV/Parquet: {err}. Check that the file is "
             "a complete, uncorrupted CSV (optionally .gz/.zip) or Parquet file."
         ) from None
-
-
-def parse_times(values: pd.Series, where: str) -> pd.DatetimeIndex:
-    """Parse epoch numbers (s/ms/µs/ns by magnitude) or ISO strings into UTC times."""
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        out = pd.DatetimeIndex(values)
-        out = out.tz_localize("UTC") if out.tz is None else out.tz_convert("UTC")
-        return out.as_unit("ns")
-    numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.notna().all() and len(numbers):
-        raw = numbers.to_numpy(dtype="float64")
-        magnitude = np.abs(raw)
-        scale = np.select(
-            [magnitude >= 1e17, magnitude >= 1e14, magnitude >= 1e11],
-            [1, 1_000, 1_000_000],
-            default=1_000_000_000,
-        )
-        # Integers up to 2**53 are exact in float64: enough for ms and µs epochs.
-        ns = np.round(raw).astype("int64") * scale.astype("int64")
-        return pd.DatetimeIndex(pd.to_datetime(ns, unit="ns", utc=True))
-    parsed = pd.to_datetime(
-        values.astype(str), utc=True, format="ISO8601", errors="coerce"
-    )
-    bad = values[parsed.isna()]
-    if len(bad) or not len(values):
-        shown = ", ".join(repr(v) for v in bad.head(5))
-        raise DataFormatError(
-            f"{where}: every time must be an epoch number (s/ms/µs/ns) or an ISO 8601 "
-            f"string; got {len(bad)} unparsable value(s): {shown}. Fix or remove those rows."
-        )
-    return pd.DatetimeIndex(parsed).as_unit("ns")
 
 
 def read_market_file(
@@ -333,7 +430,7 @@ def read_market_file(
         Empty, unparsable, unknown columns, unparsable times or values.
     """
     path = Path(path)
-    raw = _read_raw(path)
+    raw, notes = _read_raw(path)
     if raw.empty:
         raise DataFormatError(
             f"Market-data file {str(path)!r} has no data rows. Re-download it."
@@ -344,7 +441,11 @@ def read_market_file(
             f"{str(path)!r}: column names must be unique (case-insensitive); got "
             f"{list(raw.columns)}. Remove the repeated columns."
         )
-    raw.columns = lower
+    raw.columns = lower = [c.lstrip("\ufeff") for c in lower]
+    from perpml.data.liquidations import is_event_file, read_liquidation_events
+
+    if is_event_file(lower):  # forced orders: summed per bar, not aligned
+        return read_liquidation_events(raw, path)  # type: ignore[no-any-return]
     time_col = next((c for c in TIME_COLUMNS if c in lower), None)
     unknown = [c for c in lower if c not in _known_names()]
     if time_col is None or unknown:
@@ -406,6 +507,11 @@ def read_market_file(
     found = {name_symbol} if name_symbol else set()
     if "symbol" in raw:
         found |= {str(s).strip().upper() for s in raw["symbol"].dropna()}
+    close_times = None
+    if kind == "klines" and "close_time" in raw and time_col != "close_time":
+        close_times = parse_times(
+            raw["close_time"], f"{str(path)!r} column 'close_time'"
+        )
     return ParsedFile(
         path=path,
         kind=kind,
@@ -413,4 +519,7 @@ def read_market_file(
         symbols=tuple(sorted(found)),
         dropped=dropped,
         name_interval=name_interval,
+        time_column=time_col,
+        close_times=close_times,
+        notes=tuple(notes),
     )

@@ -21,11 +21,18 @@ import pandas as pd
 from perpml.data.alignment import DEFAULT_SNAP_TOLERANCE, align_asof
 from perpml.data.contract import validate_market_data
 from perpml.data.gaps import add_quality_note, fill_gaps
-from perpml.data.schema import CANONICAL_COLUMNS, infer_interval, interval_to_timedelta
+from perpml.data.liquidations import add_liquidations
+from perpml.data.schema import CANONICAL_COLUMNS, interval_to_timedelta
 from perpml.data.sources.binance_formats import SUFFIXES, ParsedFile, read_market_file
+from perpml.data.sources.file_checks import (
+    check_close_times,
+    check_order,
+    drop_feed_repeats,
+    resolve_interval,
+    resolve_symbol,
+)
 from perpml.exceptions import (
     ConfigError,
-    DataContractError,
     DataFormatError,
     DataSourceError,
 )
@@ -76,16 +83,6 @@ def _combine(
                 f"{str(other.path)!r} has {sorted(other.frame.columns)}. Pass files of "
                 "one layout (e.g. only data.binance.vision archive files) per kind."
             )
-        if layout == "klines" and not other.frame.index.is_monotonic_increasing:
-            raise DataFormatError(
-                f"{str(other.path)!r}: kline rows must be in time order within a file; "
-                "they are not. Sort the file by open time (perpml.data.sort_bars)."
-            )
-    if layout == "klines" and not files[0].frame.index.is_monotonic_increasing:
-        raise DataFormatError(
-            f"{str(files[0].path)!r}: kline rows must be in time order within a file; "
-            "they are not. Sort the file by open time (perpml.data.sort_bars)."
-        )
     frame = pd.concat([f.frame[columns] for f in files])
     source = np.concatenate(
         [np.full(len(f.frame), i, dtype=np.int64) for i, f in enumerate(files)]
@@ -112,7 +109,8 @@ def _combine(
         raise DataFormatError(
             f"{str(files[source[base]].path)!r} and {str(files[source[row]].path)!r} "
             f"both hold {layout} at {frame.index[row].isoformat()} with different "
-            f"values ({columns[col]}: {values[base, col]!r} vs {values[row, col]!r}). "
+            f"values ({columns[col]}: {float(values[base, col])!r} vs "
+            f"{float(values[row, col])!r}). "
             "Rows repeated across files are dropped only when identical; remove one of "
             "the two files (or the overlapping rows) so each time has one value."
         )
@@ -171,16 +169,25 @@ class FileSource:
     Notes
     -----
     Feed timestamps are the times the values became known (funding settlement time,
-    snapshot time). Kline timestamps are bar open times. A file's ``symbol`` column,
-    and the symbol in a data.binance.vision file name (``BTCUSDT-5m-2024-01.zip``),
-    must match the requested symbol. The output is never repaired silently: a gap
+    snapshot time). Kline timestamps are bar open times; a ``close_time`` column
+    must agree (see :func:`~perpml.data.sources.file_checks.check_close_times`).
+    Symbol and interval come from the data when not given (:meth:`load`); a file's
+    ``symbol`` column and the symbol in a data.binance.vision file name
+    (``BTCUSDT-5m-2024-01.zip``) must match a given symbol. Before anything else,
+    each kline file is checked for shuffled rows and interleaved series
+    (:mod:`perpml.data.sources.file_checks`), so the first error names the cause.
+    The output is never repaired silently: a gap
     between two kline files, like one inside a file, raises the contract's ``gap``
-    error naming ``perpml.data.fill_gaps``; duplicates or unsorted rows inside a
+    error naming ``perpml.data.fill_gaps``; duplicates inside a
     file raise the contract error that names the repair. Apply it to the frame
     yourself (``pd.read_csv`` + ``perpml.data.fill_gaps`` ...) or fix the files.
     """
 
     name = "file"
+    #: Symbol and interval may be left None: they are read from the data.
+    infers_market = True
+    #: ``load`` takes ``start`` / ``end``.
+    supports_range = True
 
     def __init__(
         self,
@@ -266,59 +273,6 @@ class FileSource:
                 "Pass gaps='flat' to fill missing bars explicitly."
             )
 
-    @staticmethod
-    def _check_symbols(parsed: list[ParsedFile], symbol: str) -> None:
-        holders: dict[str, list[str]] = {}
-        for item in parsed:
-            for sym in item.symbols:
-                holders.setdefault(sym, []).append(item.path.name)
-        if len(holders) > 1:
-            shown = "; ".join(
-                f"{s}: {names[:3]}" for s, names in sorted(holders.items())
-            )
-            raise DataFormatError(
-                f"All files must hold one symbol; got {len(holders)} ({shown}). Pass "
-                f"only the files of symbol={symbol!r}."
-            )
-        for item in parsed:
-            wrong = [s for s in item.symbols if s != symbol.upper()]
-            if wrong:
-                raise DataFormatError(
-                    f"{str(item.path)!r} holds symbol(s) {list(item.symbols)}, but "
-                    f"symbol={symbol!r} was requested. Pass the file's symbol or "
-                    "filter the file to one symbol."
-                )
-
-    @staticmethod
-    def _check_interval(klines: list[ParsedFile], interval: str) -> None:
-        found: dict[str, list[str]] = {}
-        for item in klines:
-            index = item.frame.index
-            if len(index) >= 2:
-                try:
-                    spacing = infer_interval(index.sort_values())
-                except DataContractError as err:
-                    raise DataFormatError(f"{str(item.path)!r}: {err}") from None
-            elif item.name_interval is not None:
-                spacing = item.name_interval
-            else:
-                continue  # one bar: the contract checks it against its neighbours
-            found.setdefault(spacing, []).append(str(item.path))
-        if len(found) > 1:
-            shown = "; ".join(f"{k}: {v[:3]}" for k, v in found.items())
-            raise DataFormatError(
-                f"All kline files must have one interval; got {len(found)} ({shown}). "
-                f"Pass only the {interval} files (resampling is not supported yet)."
-            )
-        for spacing, names in found.items():
-            if spacing != interval:
-                where = repr(names[0]) if len(names) == 1 else f"{names[:3]}"
-                raise DataFormatError(
-                    f"{where} holds {spacing} klines, but interval={interval!r} was "
-                    f"requested. Pass interval={spacing!r} (resampling is not "
-                    "supported yet)."
-                )
-
     def _handle_last_bar(self, klines: pd.DataFrame, path: Path) -> pd.DataFrame:
         if klines.empty:
             return klines
@@ -329,7 +283,8 @@ class FileSource:
             add_quality_note(
                 out,
                 f"dropped the last bar {last.isoformat()} of {path.name} (may be partial: "
-                "collected while still open); pass drop_last_bar=False to keep it.",
+                "collected while still open); pass --keep-last-bar (config key [data] "
+                "drop_last_bar = false; drop_last_bar=False in Python) to keep it.",
             )
             return out
         recent = klines["volume"].iloc[-289:-1]
@@ -341,56 +296,77 @@ class FileSource:
                 klines,
                 f"the last bar {last.isoformat()} of {path.name} looks partial (volume "
                 f"below {_PARTIAL_VOLUME_SHARE:.0%} of the recent median); consider "
-                "drop_last_bar=True.",
+                "--drop-last-bar (config key [data] drop_last_bar = true).",
             )
         return klines
 
     # -- public ---------------------------------------------------------------------
 
-    def load(self, symbol: str, days: float | None, interval: str) -> pd.DataFrame:
+    def load(
+        self,
+        symbol: str | None = None,
+        days: float | None = None,
+        interval: str | None = None,
+        *,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
         """Read the files, combine them per kind, align the feeds and validate.
 
         Parameters
         ----------
-        symbol : str
-            Must match every file's ``symbol`` column and archive-name symbol (files
-            without either are trusted).
+        symbol : str or None
+            ``None``: inferred from the data (a ``symbol`` column, Binance archive
+            file names such as ``BTCUSDT-5m-2024-01.zip``, else a symbol at the start
+            of the kline file name such as ``ETHUSDT_1h.csv``); raises
+            :class:`ConfigError` asking for ``--symbol`` when none says it. A given
+            symbol must match the data's.
         days : float or None
             Keep the bars whose open time is within ``days`` of the last bar's close;
             ``None`` keeps everything.
-        interval : str
-            Must equal the spacing of every kline file.
+        interval : str or None
+            ``None``: the kline files' bar spacing. A given interval must equal it.
+        start, end : Timestamp, optional
+            Keep the bars whose open time lies in ``[start, end]`` (UTC); applied
+            before ``days``.
 
         Returns
         -------
         DataFrame of shape (n_bars, n_columns), indexed by bar open time, UTC
             Canonical float64 columns; ``attrs`` has ``symbol``, ``interval``,
             ``source`` (``"file"``), ``files`` (every file read, directories and
-            patterns expanded) and ``quality_notes``.
+            patterns expanded), ``resolved`` (how symbol and interval were found)
+            and ``quality_notes``. Feeds are aligned onto the kept bars only, so
+            every note counts over the returned window.
 
         Raises
         ------
         perpml.exceptions.DataSourceError
             A file does not exist; a directory or pattern holds no data file.
         perpml.exceptions.DataFormatError
-            Unreadable / unrecognised file, wrong or mixed symbols or intervals, no
-            kline file, files of one kind with different columns, a time held by two
-            files with different values, two kinds providing the same column.
+            Unreadable, truncated or unrecognised file; symbols or intervals that
+            differ between files or from the given ones; no kline file; files of
+            one kind with different columns; a time held by two files with
+            different values; two kinds providing the same column.
+        perpml.exceptions.ConfigError
+            Bad options; no symbol given and none inferable; no bar in the window.
         perpml.exceptions.DataContractError
-            The combined frame breaks the contract (gaps, duplicates, ...).
+            Shuffled kline rows (reported alone), close-time stamps, a feed time
+            with conflicting rows, or a combined frame that breaks the contract.
         """
         self._check_options()
-        step = interval_to_timedelta(interval)
-        if days is not None and (isinstance(days, bool) or not days > 0):
+        if interval is not None:
+            interval_to_timedelta(interval)
+        if days is not None and (isinstance(days, bool) or not 0 < days < np.inf):
             raise ConfigError(
-                f"`days` must be a positive number or None, got {days!r}."
+                f"`days` (--days) must be a positive, finite number or None, got "
+                f"{days!r}."
             )
         paths = self._paths()
         parsed = [
             read_market_file(p, funding_rate_scale=float(self.funding_rate_scale))
             for p in paths
         ]
-        self._check_symbols(parsed, symbol)
         groups: dict[str, list[ParsedFile]] = {}
         for item in parsed:
             groups.setdefault(item.layout, []).append(item)
@@ -401,10 +377,24 @@ class FileSource:
                 f"grid; got none among {[str(p.path) for p in parsed]}. Pass kline "
                 "files plus feed files (metrics, open interest, funding)."
             )
-        self._check_interval(price, interval)
+        symbol, symbol_how = resolve_symbol(parsed, symbol)
+        for item in price:
+            check_order(item)
+        interval, interval_how = resolve_interval(price, interval)
+        step = interval_to_timedelta(interval)
+        for item in price:
+            check_close_times(item, interval)
         klines, source, n_dropped = _combine(price, "klines")
         klines = klines.copy()
         klines.attrs = {"symbol": symbol, "interval": interval, "source": self.name}
+        for note in (n for item in parsed for n in item.notes):
+            add_quality_note(klines, note)
+        if "file name says" in symbol_how:
+            add_quality_note(
+                klines,
+                f"symbol {symbol} was given (--symbol), but {symbol_how[7:]}; the "
+                "files hold no symbol column to check.",
+            )
         if len(price) > 1:
             add_quality_note(
                 klines,
@@ -414,6 +404,7 @@ class FileSource:
             )
         last_file = price[int(source[-1])].path if len(source) else price[0].path
         klines = self._handle_last_bar(klines, last_file)
+        klines = _window(klines, step, days, start, end)
         if self.gaps != "raise":
             klines = fill_gaps(
                 klines,
@@ -426,45 +417,13 @@ class FileSource:
         out = klines.copy()
         out.attrs = dict(klines.attrs)
         for layout, files in groups.items():
-            feed, _, n_dropped = _combine(files, layout)
-            label = _label(files)
-            clash = [c for c in feed.columns if c in out.columns]
-            if clash:
-                raise DataFormatError(
-                    f"{label} provides {clash}, which another file already provides. "
-                    "Pass only one source per column."
-                )
-            aligned = align_asof(
-                feed,
-                out.index,
-                interval=interval,
-                max_staleness=self.max_staleness,
-                snap_tolerance=self.snap_tolerance,
-            )
-            for col in aligned.columns:
-                out[col] = aligned[col]
-            known = feed.index
-            n_nan = int(aligned.isna().all(axis=1).sum())
-            repeated = (
-                f"; dropped {n_dropped} row(s) repeated identically in another file"
-                if len(files) > 1
-                else ""
-            )
-            add_quality_note(
-                out,
-                f"{', '.join(aligned.columns)} from {label}: aligned as of the "
-                f"time known ({known.min().isoformat()} to {known.max().isoformat()}, "
-                f"max_staleness {aligned.attrs['max_staleness']}); {n_nan} of "
-                f"{len(out)} bars without a value{repeated}.",
-            )
-            dropped = sorted({c for f in files for c in f.dropped})
-            if dropped:
-                add_quality_note(out, f"ignored columns {dropped} of {label}.")
+            if layout == "liquidations":  # events: summed per bar (0 when none)
+                feed, _, _ = _combine(files, layout)
+                add_liquidations(out, feed, interval, _label(files))
+                continue
+            self._add_feed(out, layout, files, interval)
         notes = list(out.attrs.get("quality_notes", []))
         out = out[[c for c in CANONICAL_COLUMNS if c in out.columns]]
-        if days is not None and len(out):
-            cutoff = out.index[-1] + step - pd.Timedelta(days=float(days))
-            out = out.loc[out.index >= cutoff]
         out = out.astype("float64")
         out.index.name = "timestamp"
         out.attrs = {
@@ -472,6 +431,83 @@ class FileSource:
             "interval": interval,
             "source": self.name,
             "files": [str(p) for p in paths],
+            "resolved": {"symbol": symbol_how, "interval": interval_how},
             "quality_notes": notes,
         }
         return validate_market_data(out, interval=interval, min_rows=1)
+
+    def _add_feed(
+        self, out: pd.DataFrame, layout: str, files: list[ParsedFile], interval: str
+    ) -> None:
+        """Align one feed group onto ``out`` (in place) and note what was done."""
+        feed, _, n_dropped = _combine(files, layout)
+        label = _label(files)
+        feed, n_repeats = drop_feed_repeats(feed, layout, label, self.snap_tolerance)
+        clash = [c for c in feed.columns if c in out.columns]
+        if clash:
+            raise DataFormatError(
+                f"{label} provides {clash}, which another file already provides. "
+                "Pass only one source per column."
+            )
+        aligned = align_asof(
+            feed,
+            out.index,
+            interval=interval,
+            max_staleness=self.max_staleness,
+            snap_tolerance=self.snap_tolerance,
+        )
+        for col in aligned.columns:
+            out[col] = aligned[col]
+        known = feed.index
+        n_nan = int(aligned.isna().all(axis=1).sum())
+        repeated = (
+            f"; dropped {n_dropped} row(s) repeated identically in another file"
+            if len(files) > 1
+            else ""
+        )
+        if n_repeats:
+            repeated += f"; dropped {n_repeats} identical repeated row(s)"
+        add_quality_note(
+            out,
+            f"{', '.join(aligned.columns)} from {label}: aligned as of the "
+            f"time known ({known.min().isoformat()} to {known.max().isoformat()}, "
+            f"max_staleness {aligned.attrs['max_staleness']}); {n_nan} of "
+            f"{len(out)} bars without a value{repeated}.",
+        )
+        dropped = sorted({c for f in files for c in f.dropped})
+        if dropped:
+            add_quality_note(out, f"ignored columns {dropped} of {label}.")
+
+
+def _window(
+    klines: pd.DataFrame,
+    step: pd.Timedelta,
+    days: float | None,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+) -> pd.DataFrame:
+    """Keep the bars in ``[start, end]`` and within ``days`` of the last one's close."""
+    if days is None and start is None and end is None:
+        return klines
+    keep = np.ones(len(klines), dtype=bool)
+    if start is not None:
+        keep &= klines.index >= start
+    if end is not None:
+        keep &= klines.index <= end
+    if days is not None and keep.any():
+        last = klines.index[np.flatnonzero(keep)[-1]]
+        keep &= klines.index >= last + step - pd.Timedelta(days=float(days))
+    if not keep.any():
+        shown = " and ".join(
+            f"--{name} {value.isoformat()}"
+            for name, value in (("start", start), ("end", end))
+            if value is not None
+        )
+        raise ConfigError(
+            f"No bar of the data lies in the requested window ({shown}); the data "
+            f"covers {klines.index[0].isoformat()} to {klines.index[-1].isoformat()}. "
+            "Pass --start/--end inside that range."
+        )
+    out = klines.loc[keep]
+    out.attrs = dict(klines.attrs)
+    return out

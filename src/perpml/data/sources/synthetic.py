@@ -122,7 +122,7 @@ class SyntheticMarket:
 
     Attributes
     ----------
-    frame : DataFrame of shape (n_bars, 17), indexed by bar open time, UTC
+    frame : DataFrame of shape (n_bars, 20), indexed by bar open time, UTC
         Canonical market frame (float64, every column of
         :data:`perpml.data.schema.CANONICAL_COLUMNS`); values known at bar close.
     symbol, interval : str
@@ -483,7 +483,7 @@ def simulate_market(
     Returns
     -------
     SyntheticMarket
-        ``.frame`` is a DataFrame of shape (n_bars, 17), indexed by bar open time
+        ``.frame`` is a DataFrame of shape (n_bars, 20), indexed by bar open time
         (UTC), every canonical column as float64, values known at bar close, passing
         :func:`perpml.data.validate_market_data`. ``frame.attrs`` carries
         ``symbol, interval, source="synthetic", seed, start, days`` and

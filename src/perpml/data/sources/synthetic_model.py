@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 from scipy.special import expit
+from scipy.stats import poisson
 
 from perpml.data.schema import CANONICAL_COLUMNS, INDEX_NAME
 from perpml.data.sources import synthetic_core as core
@@ -231,10 +232,82 @@ def _build_frame(
         "index_price": mark / (1.0 + st.p[sl]),
     }
     frame = pd.DataFrame(
-        {c: np.asarray(columns[c], dtype=np.float64) for c in CANONICAL_COLUMNS},
+        {
+            c: np.asarray(columns[c], dtype=np.float64)
+            for c in CANONICAL_COLUMNS
+            if c in columns
+        },
         index=index,
     )
     return frame
+
+
+#: forced orders per 5-minute bar outside cascades, and their size as a share of OI
+_LIQ_BASE_RATE = 0.4
+_LIQ_ORDER_SHARE = 3e-6
+
+
+def _liquidation_columns(
+    st: State, sl: slice, prm: np.ndarray, bar: pd.Timedelta, key: int
+) -> dict[str, np.ndarray]:
+    """Per-bar liquidation volumes and counts, consistent with the latent cascades.
+
+    In a cascade bar the crowded side is force-closed: its volume is exactly the
+    open interest the cascade removes, ``OI_{k-1} * (1 - exp(-(0.03 + 0.07 |C|)))``
+    with ``C = tanh(x_{k-1})`` (longs, i.e. SELL orders, when ``C > 0``), spread over
+    many orders. Outside cascades a few small forced orders hit the side a bar's
+    move goes against (more when the move is large or the regime turbulent). Drawn
+    from streams of their own, consumed bar by bar, so the other columns, the truth
+    and prefix stability are untouched.
+    """
+    total = st.r.shape[0]
+    gens = [np.random.default_rng(c) for c in np.random.SeedSequence(key).spawn(4)]
+    n_long, n_short, n_casc = (np.asarray(g.random(total)) for g in gens[:3])
+    size_noise = np.asarray(gens[3].standard_normal(total))
+    prev = slice(sl.start - 1, sl.stop - 1)
+    tau = bar / pd.Timedelta(minutes=5)
+    z = st.r[sl] / st.sig[sl]
+    turbulent = np.where(st.g[sl] == 1, 1.5, 1.0)
+    oi_prev = np.exp(st.logoi[prev])
+    crowd = np.tanh(st.x[prev])
+    casc = st.casc[sl]
+    # Poisson counts by inversion of one uniform per bar (prefix-stable)
+    lam_long = _LIQ_BASE_RATE * tau * turbulent * (1.0 + 1.5 * np.maximum(-z, 0) ** 2)
+    lam_short = _LIQ_BASE_RATE * tau * turbulent * (1.0 + 1.5 * np.maximum(z, 0) ** 2)
+    cnt_long = np.maximum(poisson.ppf(n_long[sl], lam_long), 0.0)
+    cnt_short = np.maximum(poisson.ppf(n_short[sl], lam_short), 0.0)
+    order = _LIQ_ORDER_SHARE * oi_prev * np.exp(0.5 * size_noise[sl] - 0.125)
+    vol_long = cnt_long * order
+    vol_short = cnt_short * order
+    removed = oi_prev * (1.0 - np.exp(-(0.03 + 0.07 * np.abs(crowd))))
+    casc_orders = np.where(
+        casc,
+        np.maximum(poisson.ppf(n_casc[sl], 40.0 + 160.0 * np.abs(crowd)), 1.0),
+        0.0,
+    )
+    longs = casc & (crowd > 0)
+    shorts = casc & ~(crowd > 0)
+    vol_long = vol_long + np.where(longs, removed, 0.0)
+    vol_short = vol_short + np.where(shorts, removed, 0.0)
+    return {
+        "liquidation_long_volume": vol_long,
+        "liquidation_short_volume": vol_short,
+        "liquidation_count": cnt_long + cnt_short + casc_orders,
+    }
+
+
+def _with_liquidations(
+    frame: pd.DataFrame,
+    st: State,
+    sl: slice,
+    prm: np.ndarray,
+    bar: pd.Timedelta,
+    key: int,
+) -> pd.DataFrame:
+    """``frame`` plus the liquidation columns, in canonical column order."""
+    for name, values in _liquidation_columns(st, sl, prm, bar, key).items():
+        frame[name] = np.asarray(values, dtype=np.float64)
+    return frame[[c for c in CANONICAL_COLUMNS if c in frame.columns]]
 
 
 class Simulation(NamedTuple):
@@ -320,4 +393,8 @@ def run_simulation(
         pd.to_datetime(open_ns[offset:], unit="ns", utc=True), name=INDEX_NAME
     )
     frame = _build_frame(state, slice(offset, total), index, draws, prm, bar, level)
+    liq_key = _stable_key(
+        "perpml.synthetic.liquidations", int(seed), symbol, stamp.value
+    )
+    frame = _with_liquidations(frame, state, slice(offset, total), prm, bar, liq_key)
     return Simulation(frame, state, prm, season, settle, offset, mc_seed)
