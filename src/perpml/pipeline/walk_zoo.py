@@ -32,7 +32,12 @@ import pandas as pd
 
 from perpml.exceptions import InsufficientDataError
 
-__all__ = ["WalkForwardZoo", "run_walk_forward", "walk_forward_zoo"]
+__all__ = [
+    "WalkForwardZoo",
+    "run_walk_forward",
+    "walk_forward_rows",
+    "walk_forward_zoo",
+]
 
 #: Share of each training fold (its purged tail) used for early stopping.
 EARLY_STOPPING_FRACTION = 0.15
@@ -370,3 +375,25 @@ def run_walk_forward(
         oracle=oracle,
         on_fold=on_fold,
     )
+
+
+def walk_forward_rows(
+    config: Any, X_all: pd.DataFrame, y_all: pd.DataFrame, embargo: pd.Timedelta
+) -> pd.Index:
+    """Bar open times of every out-of-fold row :func:`run_walk_forward` will score.
+
+    Cheap (splits only, no fit): lets the simulator's oracle be computed once for
+    the test period and the folds together.
+    """
+    from perpml.evaluation.splits import PurgedWalkForward
+
+    splitter = PurgedWalkForward(
+        config.split.walk_forward_splits,
+        label_end=y_all["label_end"],
+        embargo=embargo,
+        window=config.split.window,
+    )
+    tests = [test for _, test in splitter.split(X_all)]
+    if not tests:
+        return pd.Index([])
+    return X_all.index[np.unique(np.concatenate(tests))]
