@@ -114,3 +114,48 @@ def test_year_of_date_skipped_on_twenty_days(signal):
     assert "time_year_sin" in info["skipped_features"]
     assert "half the training span" in info["skipped_features"]["time_year_sin"]
     assert "time_year_sin" not in info["features"]
+
+
+def test_report_opens_on_the_verdict_and_collapses_long_lists(noise, tmp_path):
+    import re
+    import shutil
+
+    from perpml.report import build_run_report
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(noise[0], run_dir)
+    html = build_run_report(run_dir, quiet=True).read_text(encoding="utf-8")
+    headline = html.split('id="headline">', 1)[1].split("</div>", 1)[0]
+    assert "No evidence of a signal beyond the baselines" in headline
+    assert "95% CI" in headline
+    sections = re.findall(r'<section id="([^"]+)"', html)
+    assert sections[:3] == ["audit", "headline", "metrics"]
+    assert "Audit not run" in html
+    assert sections.index("walk-forward") < sections.index("summary")
+    for collapsed in ("summary", "features", "data-quality", "versions", "config"):
+        block = html.split(f'<section id="{collapsed}"', 1)[1].split("</section>", 1)[0]
+        assert "<details>" in block, collapsed
+    assert 'id="walk-forward-pooled"' in html
+    assert "total gain (XGBoost)" in html
+
+
+def test_audit_json_is_rendered_when_present(noise, tmp_path):
+    import shutil
+
+    from perpml.report import build_run_report
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(noise[0], run_dir)
+    (run_dir / "audit.json").write_text(
+        json.dumps(
+            [
+                {"check": "truncation", "passed": True, "detail": "ok"},
+                {"check": "above the ceiling", "passed": False, "detail": "x > y"},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    html = build_run_report(run_dir, quiet=True).read_text(encoding="utf-8")
+    headline = html.split('id="headline">', 1)[1].split("</div>", 1)[0]
+    assert headline.startswith("Leakage audit FAILED")
+    assert "above the ceiling" in html and "FAIL" in html

@@ -529,9 +529,9 @@ def run_pipeline(
             from perpml.report import build_run_report
 
             with progress.phase("Report", total=1):
-                clock = time.perf_counter()
-                build_run_report(run_dir, quiet=True, on_stage=progress.stage)
-                stages["report"] = time.perf_counter() - clock
+                report_clock = _StageClock(progress, stages, "report: ")
+                build_run_report(run_dir, quiet=True, on_stage=report_clock)
+                report_clock.close()
                 progress.advance("model_report.html")
             run_info["timings"] = progress.timings
             write_json_atomic(run_dir / "run.json", run_info)
@@ -650,6 +650,28 @@ def _simulated(market: pd.DataFrame) -> Any:
     from perpml.data.sources.synthetic import market_from_attrs
 
     return market_from_attrs(market)
+
+
+class _StageClock:
+    """An ``on_stage`` callback that also records each stage's seconds in ``stages``."""
+
+    def __init__(
+        self, progress: PhaseProgress, stages: dict[str, float], prefix: str
+    ) -> None:
+        self.progress, self.stages, self.prefix = progress, stages, prefix
+        self.current: tuple[str, float] | None = None
+
+    def __call__(self, text: str) -> None:
+        self.close()
+        self.current = (text, time.perf_counter())
+        self.progress.stage(text)
+
+    def close(self) -> None:
+        """End the open stage (call once the work is done)."""
+        if self.current is not None:
+            name, start = self.current
+            self.stages[f"{self.prefix}{name}"] = time.perf_counter() - start
+            self.current = None
 
 
 def _skip_long_calendar(

@@ -23,6 +23,7 @@ model's paired difference with the best pooled baseline.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +58,9 @@ class WalkForwardZoo:
     folds : DataFrame
         One row per (fold, model): ``fold, model, kind`` (classifier / ensemble /
         baseline / oracle), ``train_start, train_end, test_start, test_end,
-        n_train, n_test, n_purged, n_features`` and the classification metrics.
+        n_train, n_test, n_purged, n_features, select_seconds`` (feature selection
+        of the fold), ``fit_seconds`` (training + prediction of that model) and the
+        classification metrics.
     pooled : DataFrame
         One row per model: ``fold = "pooled"``, the metrics on all out-of-fold rows,
         their intervals (``accuracy_ci_low``, ``accuracy_ci_high``, ``accuracy_se``,
@@ -152,8 +155,10 @@ def walk_forward_zoo(
             on_fold(f"walk-forward fold {fold + 1}/{n_splits}")
         info = dict(splitter.last_split_info_[fold])
         X_train, t_train = X.iloc[train], targets.iloc[train]
+        clock = time.perf_counter()
         columns = list(X.columns) if select is None else select(X_train, t_train)
         info["n_features"] = len(columns)
+        info["select_seconds"] = time.perf_counter() - clock
         fitted = make_scaler(scaler).fit(X_train[columns])
         try:
             fit_idx, stop_idx = purged_tail_split(
@@ -173,15 +178,20 @@ def walk_forward_zoo(
             {"fold": fold, "y_true": y_test.to_numpy()}, index=X_test.index
         )
         probas: dict[str, np.ndarray] = {}
+        seconds: dict[str, float] = {}
         for name, factory in classifiers.items():
+            clock = time.perf_counter()
             model = factory()
             model.train(X_fit, y.iloc[fit_idx], X_val=X_stop, y_val=y.iloc[stop_idx])
             probas[name] = np.asarray(model.predict_proba(X_test), dtype=np.float64)
+            seconds[name] = time.perf_counter() - clock
         if probas:
             probas[ENSEMBLE_NAME] = np.mean(list(probas.values()), axis=0)
         for name, proba in probas.items():
             frame[name] = proba.argmax(axis=1)
-            rows.append(_fold_row(fold, name, info, y_test, frame[name], proba))
+            row = _fold_row(fold, name, info, y_test, frame[name], proba)
+            row["fit_seconds"] = seconds.get(name, 0.0)
+            rows.append(row)
         baselines = classification_baseline_predictions(
             y.iloc[train],
             X_test.index,
