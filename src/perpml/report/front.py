@@ -170,7 +170,7 @@ def headline_section(metrics: Mapping[str, Any]) -> Section | None:
 
 def walk_forward_zoo_section(walk: pd.DataFrame) -> Section:
     """Pooled walk-forward row per model, then accuracy per fold (narrow tables)."""
-    if "model" not in walk.columns:
+    if "kind" not in walk.columns:
         # Older runs: one model's fold table.
         columns = [c for c in walk.columns if not c.endswith(("_start", "_end"))]
         rows = [[format_value(row[c]) for c in columns] for _, row in walk.iterrows()]

@@ -78,7 +78,9 @@ REGRESSION_COLUMNS = (
 
 
 # Walk-forward columns that describe the fold rather than score it.
-_FOLD_INFO = {"fold", "n_train", "n_test", "n_purged"}
+_FOLD_INFO = {
+    "fold", "n_train", "n_test", "n_purged", "n_fit", "n_early_stop", "n", "n_features"
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -529,7 +529,7 @@ def _sections(
         sections.append(headline)
     sections.append(_metrics_section(files, classification, regression, oracle))
     if files.walk_forward is not None and not files.walk_forward.empty:
-        if "model" in files.walk_forward.columns:
+        if "kind" in files.walk_forward.columns:
             sections.append(walk_forward_zoo_section(files.walk_forward))
         else:  # runs written before the walk-forward covered the zoo
             sections.append(walk_forward_section(files.walk_forward))
