@@ -1,7 +1,9 @@
 """The verdict through ``perpml run``: pure noise → no signal; the default → signal.
 
-Real (small) pipeline runs through the CLI: 20 simulated days, 12 features, XGBoost
-and LightGBM (+ their ensemble), two walk-forward folds, no report.
+Real pipeline runs through the CLI with XGBoost and LightGBM (+ their ensemble) and
+no report. The overlap-aware interval is honest, so finding the default simulator's
+weak signal takes data: the signal run uses 90 days (about 4,900 test rows, n_eff
+about 900) without walk-forward; the noise run 40 days with two walk-forward folds.
 """
 
 from __future__ import annotations
@@ -18,14 +20,19 @@ from perpml.cli import app
 runner = CliRunner()
 
 
-def _run(tmp_path_factory: pytest.TempPathFactory, strength: str) -> tuple[Path, str]:
+pytestmark = pytest.mark.slow
+
+
+def _run(
+    tmp_path_factory: pytest.TempPathFactory, strength: str, days: int, folds: int
+) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp(f"verdict-{strength}")
     config = out.parent / f"verdict-{strength}.toml"
-    config.write_text("[split]\nwalk_forward_splits = 2\n", encoding="utf-8")
+    config.write_text(f"[split]\nwalk_forward_splits = {folds}\n", encoding="utf-8")
     result = runner.invoke(
         app,
         [
-            "run", "--mock", "--days", "20", "--features", "12",
+            "run", "--mock", "--days", str(days), "--features", "15",
             "--signal-strength", strength, "--config", str(config),
             "--skip-lstm", "--skip-catboost", "--skip-nn", "--no-report",
             "--out", str(out / "run"), "--quiet",
@@ -37,12 +44,12 @@ def _run(tmp_path_factory: pytest.TempPathFactory, strength: str) -> tuple[Path,
 
 @pytest.fixture(scope="module")
 def noise(tmp_path_factory):
-    return _run(tmp_path_factory, "0")
+    return _run(tmp_path_factory, "0", days=40, folds=2)
 
 
 @pytest.fixture(scope="module")
 def signal(tmp_path_factory):
-    return _run(tmp_path_factory, "1.0")
+    return _run(tmp_path_factory, "1.0", days=90, folds=0)
 
 
 def _metrics(run_dir: Path) -> dict:
@@ -75,8 +82,8 @@ def test_default_simulator_verdict_finds_the_signal(signal):
     assert "beats the best baseline" in " ".join(output.split())
 
 
-def test_every_scored_entry_carries_intervals(signal):
-    run_dir, _ = signal
+def test_every_scored_entry_carries_intervals(noise):
+    run_dir, _ = noise
     metrics = _metrics(run_dir)
     for name, entry in metrics["models"].items():
         for period in ("test", "val"):
@@ -96,8 +103,8 @@ def test_every_scored_entry_carries_intervals(signal):
     assert "oracle" in pooled and metrics["oracle"]["accuracy"] > 0
 
 
-def test_walk_forward_csv_has_every_model_per_fold_and_pooled_rows(signal):
-    run_dir, _ = signal
+def test_walk_forward_csv_has_every_model_per_fold_and_pooled_rows(noise):
+    run_dir, _ = noise
     walk = pd.read_csv(run_dir / "walk_forward.csv")
     folds = walk[walk["fold"].astype(str) != "pooled"]
     assert set(folds["fold"].astype(int)) == {0, 1}
@@ -108,8 +115,8 @@ def test_walk_forward_csv_has_every_model_per_fold_and_pooled_rows(signal):
     assert pooled["accuracy_ci_low"].notna().all()
 
 
-def test_year_of_date_skipped_on_twenty_days(signal):
-    run_dir, _ = signal
+def test_year_of_date_skipped_on_less_than_two_years(noise):
+    run_dir, _ = noise
     info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     assert "time_year_sin" in info["skipped_features"]
     assert "half the training span" in info["skipped_features"]["time_year_sin"]
@@ -137,25 +144,3 @@ def test_report_opens_on_the_verdict_and_collapses_long_lists(noise, tmp_path):
         assert "<details>" in block, collapsed
     assert 'id="walk-forward-pooled"' in html
     assert "total gain (XGBoost)" in html
-
-
-def test_audit_json_is_rendered_when_present(noise, tmp_path):
-    import shutil
-
-    from perpml.report import build_run_report
-
-    run_dir = tmp_path / "run"
-    shutil.copytree(noise[0], run_dir)
-    (run_dir / "audit.json").write_text(
-        json.dumps(
-            [
-                {"check": "truncation", "passed": True, "detail": "ok"},
-                {"check": "above the ceiling", "passed": False, "detail": "x > y"},
-            ]
-        ),
-        encoding="utf-8",
-    )
-    html = build_run_report(run_dir, quiet=True).read_text(encoding="utf-8")
-    headline = html.split('id="headline">', 1)[1].split("</div>", 1)[0]
-    assert headline.startswith("Leakage audit FAILED")
-    assert "above the ceiling" in html and "FAIL" in html
