@@ -786,7 +786,7 @@ def _metrics_section(
 def _interval_text(ci: Any, scores: Mapping[str, Any], key: str) -> str:
     """``low – high`` of a metric's 95 % interval (em dash when absent)."""
     if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(map(is_number, ci)):
-        return f"{format_value(ci[0])} – {format_value(ci[1])}"
+        return f"{format_value(ci[0], 3)}–{format_value(ci[1], 3)}"
     return "—"
 
 
