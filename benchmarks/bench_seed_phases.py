@@ -48,7 +48,8 @@ def _run(checkout: Path, out: Path) -> dict:
     info = json.loads((out / "run.json").read_text(encoding="utf-8"))
     return {
         "wall_s": wall,
-        "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "cpu_s": (after.ru_utime - before.ru_utime)
+        + (after.ru_stime - before.ru_stime),
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
         "phases": info.get("timings", {}),
@@ -80,7 +81,9 @@ def main() -> None:
             clone = Path(tmp) / "clone"
             subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
             parts.append(_table("cold (fresh clone)", _run(clone, Path(tmp) / "c1")))
-            parts.append(_table("warm (same clone again)", _run(clone, Path(tmp) / "c2")))
+            parts.append(
+                _table("warm (same clone again)", _run(clone, Path(tmp) / "c2"))
+            )
         else:
             parts.append(_table("warm", _run(ROOT, Path(tmp) / "w1")))
     text = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,7 +64,7 @@ def print_summary(  # type: ignore[no-untyped-def]
     oracle: float | None,
     *,
     verdict: Mapping[str, Any] | None = None,
-    audit: list[Mapping[str, Any]] | None = None,
+    audit: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     """Print the per-model test table (models first, then baselines), the verdict
     line and, when the leakage audit ran, its result."""
