@@ -8,6 +8,7 @@ and skip locally with a reason when the service is absent. CI sets
 from __future__ import annotations
 
 import os
+import tempfile
 
 import matplotlib
 import pytest
@@ -19,6 +20,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 # libgomp's default busy-wait makes LightGBM 7-10x slower when cores are shared.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("PERPML_QUIET", "1")
+# `perpml run` writes the offline feature store; tests never touch the user's cache.
+os.environ.setdefault("PERPML_STORE_DIR", tempfile.mkdtemp(prefix="perpml-test-store-"))
+os.environ.setdefault("PERPML_CACHE_DIR", tempfile.mkdtemp(prefix="perpml-test-cache-"))
 
 
 @pytest.hookimpl(wrapper=True)

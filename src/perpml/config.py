@@ -27,6 +27,10 @@ the valid ones, so a typo never silently falls back to a default::
     [models]
     skip_lstm = false
 
+    [store]
+    enabled = true            # offline feature store (docs/store.md); --no-store
+    dir = ""                  # "" = $PERPML_STORE_DIR or the user cache dir + /store
+
 The resolved config is written into every run directory (``config.toml``) so a run can
 be repeated exactly with ``perpml run --config RUN_DIR/config.toml``.
 """
@@ -50,6 +54,7 @@ __all__ = [
     "ReportConfig",
     "RunConfig",
     "SplitConfig",
+    "StoreConfig",
     "TargetConfig",
     "load_config",
     "dump_config",
@@ -247,6 +252,17 @@ class BacktestConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """The offline feature store ``perpml run`` reads and writes (docs/store.md).
+
+    ``dir = ""``: ``$PERPML_STORE_DIR``, else the user cache dir + ``/store``.
+    """
+
+    enabled: bool = True
+    dir: str = ""
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The whole run: one section per pipeline stage."""
 
@@ -258,6 +274,7 @@ class RunConfig:
     report: ReportConfig = field(default_factory=ReportConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     def with_overrides(self, section: str, **values: Any) -> RunConfig:
         """Return a copy with ``values`` replacing keys of one ``section``.

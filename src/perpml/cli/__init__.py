@@ -14,6 +14,7 @@ from perpml.cli import (  # noqa: F401  (importing a command module registers it
     fetch,
     report,
     run,
+    store,
     validate,
 )
 from perpml.cli._app import app

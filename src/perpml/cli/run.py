@@ -176,6 +176,15 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress output.")
     ] = False,
+    store_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Offline feature store (default $PERPML_STORE_DIR or cache)."
+        ),
+    ] = None,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Neither read nor write the store.")
+    ] = False,
 ) -> None:
     """Run data → features → models → report and write a run directory.
 
@@ -218,6 +227,11 @@ def run(
         )
         if no_report:
             cfg = cfg.with_overrides("report", enabled=False)
+        cfg = cfg.with_overrides(
+            "store",
+            dir=str(store_dir) if store_dir else None,
+            enabled=False if no_store else None,
+        )
         result = run_pipeline(
             cfg, out, quiet=True if quiet else None, overwrite=overwrite
         )

@@ -35,6 +35,25 @@ _SHORT = "liquidation_short_volume"
 _COUNT = "liquidation_count"
 
 
+def _volume_sum(x: np.ndarray, window: int) -> np.ndarray:
+    """Rolling sum of a non-negative volume, exactly 0 over windows without events.
+
+    The running-sum kernel leaves ~1e-16 residues after an event leaves the window;
+    a ratio of two residues would be anything in [-1, 1] and would depend on where
+    the history starts. Counting the non-zero bars (integer sums are exact) tells
+    which windows held no event.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if window == 1:  # the bar itself, exactly (no running-sum residue at all)
+        return x.copy()
+    total = rolling_sum(x, window)
+    events = rolling_sum(
+        np.where(np.isnan(x), np.nan, (x != 0).astype(np.float64)), window
+    )
+    total[events == 0] = 0.0
+    return total
+
+
 def _imbalance(long: np.ndarray, short: np.ndarray) -> np.ndarray:
     """(long - short) / (long + short); 0 where both are 0, NaN where unknown."""
     total = long + short
@@ -63,7 +82,7 @@ def _cascade_bars(
 )
 def liq_long_share(long: np.ndarray, volume: np.ndarray, *, window: int) -> np.ndarray:
     """Long liquidations over `window` bars as a share of the volume traded."""
-    return safe_div(rolling_sum(long, window), rolling_sum(volume, window))
+    return safe_div(_volume_sum(long, window), rolling_sum(volume, window))
 
 
 @register_feature(
@@ -76,7 +95,7 @@ def liq_short_share(
     short: np.ndarray, volume: np.ndarray, *, window: int
 ) -> np.ndarray:
     """Short liquidations over `window` bars as a share of the volume traded."""
-    return safe_div(rolling_sum(short, window), rolling_sum(volume, window))
+    return safe_div(_volume_sum(short, window), rolling_sum(volume, window))
 
 
 @register_feature(
@@ -87,7 +106,7 @@ def liq_short_share(
 )
 def liq_imbalance(long: np.ndarray, short: np.ndarray, *, window: int) -> np.ndarray:
     """(long - short) / (long + short) liquidated over `window` bars; 0 if none."""
-    return _imbalance(rolling_sum(long, window), rolling_sum(short, window))
+    return _imbalance(_volume_sum(long, window), _volume_sum(short, window))
 
 
 @register_feature(
@@ -177,7 +196,7 @@ def liq_ix_oi_drop(
 ) -> np.ndarray:
     """Imbalance x OI drop over `window` bars: forced closing confirmed by falling OI."""
     drop = np.maximum(-diff(log_oi, window), 0.0)  # NaN stays NaN
-    return _imbalance(rolling_sum(long, window), rolling_sum(short, window)) * drop
+    return _imbalance(_volume_sum(long, window), _volume_sum(short, window)) * drop
 
 
 @register_feature(
@@ -191,4 +210,4 @@ def liq_ix_price(
 ) -> np.ndarray:
     """-Imbalance x log price change over `window` bars (> 0: flush with the move)."""
     move = diff(log_close, window)
-    return -_imbalance(rolling_sum(long, window), rolling_sum(short, window)) * move
+    return -_imbalance(_volume_sum(long, window), _volume_sum(short, window)) * move

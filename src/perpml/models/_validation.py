@@ -258,10 +258,14 @@ def check_X(
             f"{name}: `{where}` must have at least 1 row and 1 column, got shape "
             f"{X.shape}."
         )
+    # Checked on X.dtypes, not X[c]: building one Series per column dominated the
+    # latency of a one-row decision (docs/store.md).
     non_numeric = [
         c
-        for c in cols
-        if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))
+        for c, dtype in zip(cols, X.dtypes, strict=True)
+        if not (
+            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+        )
     ]
     if non_numeric:
         raise DataContractError(

@@ -305,9 +305,10 @@ def run_pipeline(
     """
     from perpml.data import data_fingerprint, data_quality_report
     from perpml.evaluation.splits import chronological_split
-    from perpml.features import build_features, feature_set_id
+    from perpml.features import feature_set_id
     from perpml.features.targets import make_targets
     from perpml.rundir.datasets import export_prepared_datasets, library_versions
+    from perpml.store.offline import cached_features
 
     if out_dir is not None:
         check_run_dir(Path(out_dir), overwrite=overwrite)
@@ -342,8 +343,11 @@ def run_pipeline(
         # ---------------------------------------------------------------- Phase 2
         with progress.phase("Phase 2: features and targets", total=4):
             progress.stage("building features")
-            features = build_features(
-                market, categories=list(config.features.categories) or None
+            features = cached_features(  # the offline store: read if already built
+                market,
+                list(config.features.categories) or None,
+                config.store.dir if config.store.enabled else False,
+                progress,
             )
             skipped = dict(features.attrs.get("skipped", {}))
             progress.advance(f"{features.shape[1]} features")
