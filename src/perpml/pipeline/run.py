@@ -563,6 +563,7 @@ def _select(config: RunConfig, train: tuple[pd.DataFrame, pd.DataFrame]) -> list
             method=config.features.selection,
             correlation_threshold=config.features.correlation_threshold,
             label_end=y_train["label_end"],
+            n_jobs=config.models.n_jobs,
         )
     )
 

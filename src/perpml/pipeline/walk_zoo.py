@@ -368,6 +368,7 @@ def run_walk_forward(
                 method=feats.selection,
                 correlation_threshold=feats.correlation_threshold,
                 label_end=t_train["label_end"],
+                n_jobs=models.n_jobs,
             )
         )
 
