@@ -165,3 +165,15 @@ def test_seed_script_requires_a_source():
     )
     assert proc.returncode == 2
     assert "--mock" in proc.stderr
+
+
+@pytest.mark.slow
+def test_lstm_is_scored_on_the_same_test_rows_as_every_model(run_dir):
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    rows = {name: entry["test"]["n"] for name, entry in metrics["models"].items()}
+    assert rows["lstm"] == rows["xgb_classifier"], rows
+    lstm = pd.read_parquet(run_dir / "predictions" / "lstm.parquet")
+    assert lstm["y_pred"].notna().all()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["lstm_context_rows"]["test"] > 0
+    assert (run_dir / "report" / "regression_scatter_lstm.png").exists()

@@ -10,6 +10,7 @@ the valid ones, so a typo never silently falls back to a default::
     days = 60
     interval = "5m"
     seed = 42                 # simulator seed
+    signal_strength = 1.0     # simulator: planted signal multiplier, 0 = pure noise
     paths = []                # files for source = "file"
 
     [targets]
@@ -78,6 +79,8 @@ class DataConfig:
     symbol and bar spacing and all of their history. ``start`` / ``end`` are UTC dates
     or timestamps. Relative ``paths`` in a config file are resolved against the
     config file's folder; the run directory's ``config.toml`` stores absolute paths.
+    ``signal_strength`` (simulator only) multiplies the planted relation: 1.0 the
+    default signal, 0 pure noise (the oracle is then a constant prediction).
     """
 
     source: SourceName = "synthetic"
@@ -92,6 +95,7 @@ class DataConfig:
     drop_last_bar: bool = True
     gaps: GapHandling = "raise"
     max_gap: int = 12
+    signal_strength: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -379,6 +383,12 @@ def _check_ranges(obj: Any, section: str) -> None:
             problems.append(
                 f"[{section}].interval must be one of {list(INTERVALS)}, "
                 f"got {obj.interval!r}."
+            )
+        if not (0 <= obj.signal_strength < float("inf")):
+            problems.append(
+                f"[{section}].signal_strength (--signal-strength) must be a finite "
+                f"number >= 0 (1.0 default signal, 0 pure noise), got "
+                f"{obj.signal_strength}."
             )
     if isinstance(obj, TargetConfig):
         if obj.horizon < 1:

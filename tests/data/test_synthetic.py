@@ -80,6 +80,7 @@ def test_any_interval_passes_the_contract(interval: str, days: float) -> None:
         "seed": 1,
         "start": "2024-01-01T00:00:00+00:00",
         "days": float(days),
+        "signal_strength": 1.0,
     }
 
 

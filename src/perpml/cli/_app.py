@@ -6,7 +6,6 @@ with status 2; unexpected failures keep their traceback.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Annotated
 
@@ -18,9 +17,13 @@ from perpml.exceptions import PerpmlError
 
 __all__ = ["app", "console", "err_console", "escape", "fail"]
 
-# libgomp's default busy-wait makes LightGBM several times slower when the cores are
-# shared (e.g. with PyTorch's pool); must be set before any OpenMP library loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OMP_WAIT_POLICY is deliberately left to the user. Forcing PASSIVE (as earlier
+# versions did) made every LightGBM fit ~7x and every XGBoost fit ~3x slower: their
+# OpenMP runtime (the system libgomp, loaded after this module) then puts its threads
+# to sleep between the many short parallel regions of each boosting round. Measured on
+# the seed command, 2 cores: 90 s with PASSIVE, 65 s without (BENCHMARKS.md, issue 8);
+# also with a PyTorch model trained in between. libgomp already throttles its spinning
+# when the machine is oversubscribed.
 
 app = typer.Typer(
     name="perpml",

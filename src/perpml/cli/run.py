@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
 from rich.table import Table
 
-from perpml.cli._app import app, console, fail
+from perpml.cli._app import app, console, escape, fail
 from perpml.cli._data_options import (
     ConfigOpt,
     DaysOpt,
@@ -50,35 +51,64 @@ def _fmt(value: object, pct: bool = False) -> str:
 _KIND_LABELS = {"classification": "clf", "regression": "reg"}
 
 
-def print_summary(summary, oracle: float | None) -> None:  # type: ignore[no-untyped-def]
-    """Print the per-model test table (models first, then baselines)."""
+def _ci(row: object) -> str:
+    low = getattr(row, "accuracy_ci_low", None)
+    high = getattr(row, "accuracy_ci_high", None)
+    if not isinstance(low, float) or not isinstance(high, float) or low != low:
+        return "-"
+    return f"{100 * low:.1f}-{100 * high:.1f}"
+
+
+def print_summary(  # type: ignore[no-untyped-def]
+    summary,
+    oracle: float | None,
+    *,
+    verdict: Mapping[str, Any] | None = None,
+    audit: Sequence[Mapping[str, Any]] | None = None,
+) -> None:
+    """Print the per-model test table (models first, then baselines), the verdict
+    line and, when the leakage audit ran, its result."""
     table = Table(
         title="Test-period results (models vs baselines)", box=box.SIMPLE_HEAD
     )
-    for column in ("model", "kind", "acc", "dir.acc", "÷oracle", "R²", "RMSE"):
+    for column in ("model", "kind", "acc", "95% CI", "dir.acc", "÷oracle", "R²"):
         table.add_column(
             column, justify="left" if column in ("model", "kind") else "right"
         )
+    chosen = verdict.get("best_model") if verdict else None
     for row in summary.itertuples(index=False):
         table.add_row(
-            row.model,
+            escape(f"{row.model}{' *' if row.model == chosen else ''}"),
             _KIND_LABELS.get(row.kind, row.kind),
             _fmt(row.accuracy, pct=True),
+            _ci(row),
             _fmt(row.directional_accuracy, pct=True),
             _fmt(row.oracle_ratio, pct=True),
             _fmt(row.r2),
-            _fmt(row.rmse),
         )
     console.print(table)
     console.print(
-        "acc = accuracy; dir.acc = directional accuracy (rows where neither truth nor "
-        "prediction is NEUTRAL); ÷oracle = accuracy / oracle accuracy."
+        "acc = accuracy; 95% CI = its overlap-aware (Newey-West) interval; dir.acc = "
+        "directional accuracy (rows where neither truth nor prediction is NEUTRAL); "
+        "÷oracle = accuracy / oracle accuracy; * = the model chosen on validation."
     )
     if oracle is not None:
         console.print(
             f"Oracle accuracy (simulator's true probabilities): [bold]{oracle:.1%}[/] "
             "- the best any model could reach on this test period."
         )
+    if verdict and verdict.get("sentence"):
+        style = "green" if verdict.get("beats_baseline") else "yellow"
+        console.print(f"[bold {style}]Verdict:[/] {escape(str(verdict['sentence']))}")
+    if audit is not None:
+        failed = [str(r.get("check", "?")) for r in audit if not r.get("passed")]
+        if failed:
+            console.print(
+                f"[bold red]Leakage audit FAILED[/]: {escape(', '.join(failed))} "
+                "- do not trust these numbers (see audit.json)."
+            )
+        else:
+            console.print(f"[bold green]Leakage audit passed[/] ({len(audit)} checks).")
 
 
 @app.command()
@@ -103,6 +133,14 @@ def run(
         int | None, typer.Option(help="Label horizon in bars (default 12).")
     ] = None,
     seed: SeedOpt = None,
+    signal_strength: Annotated[
+        float | None,
+        typer.Option(
+            "--signal-strength",
+            help="Simulator only: multiplier of the planted signal (default 1.0; 0 = "
+            "pure noise, where the honest verdict is 'no signal').",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     db_url: DbUrlOpt = None,
     db_host: DbHostOpt = None,
@@ -140,6 +178,29 @@ def run(
         typer.Option(
             "--no-audit",
             help="Skip the leakage audit at the end (run `perpml audit RUN_DIR` later).",
+        ),
+    ] = False,
+    no_backtest: Annotated[
+        bool,
+        typer.Option(
+            "--no-backtest",
+            help="Skip the cost-aware backtest of the chosen model (docs/backtest.md).",
+        ),
+    ] = False,
+    fee_rate: Annotated[
+        float | None,
+        typer.Option(help="Backtest taker fee on traded notional (default 0.0005)."),
+    ] = None,
+    slippage_bps: Annotated[
+        float | None,
+        typer.Option(help="Backtest slippage in basis points per fill (default 1)."),
+    ] = None,
+    allow_missing_funding: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing-funding",
+            help="Backtest data without funding rates, assuming zero funding there "
+            "(said in the report); without it such data skips the backtest.",
         ),
     ] = False,
     quiet: Annotated[
@@ -185,6 +246,7 @@ def run(
             cfg, url=db_url, host=db_host, port=db_port, name=db_name, user=db_user,
             password=db_password, source=source, mock=mock, path=path,
         )  # fmt: skip
+        cfg = cfg.with_overrides("data", signal_strength=signal_strength)
         cfg = cfg.with_overrides("features", n_features=features)
         cfg = cfg.with_overrides("targets", horizon=horizon)
         cfg = cfg.with_overrides(
@@ -198,6 +260,13 @@ def run(
         if no_audit:
             cfg = cfg.with_overrides("audit", enabled=False)
         cfg = cfg.with_overrides(
+            "backtest",
+            enabled=False if no_backtest else None,
+            fee_rate=fee_rate,
+            slippage_bps=slippage_bps,
+            allow_missing_funding=True if allow_missing_funding else None,
+        )
+        cfg = cfg.with_overrides(
             "store",
             dir=str(store_dir) if store_dir else None,
             enabled=False if no_store else None,
@@ -208,11 +277,14 @@ def run(
     except PerpmlError as exc:
         fail(exc)
         return
-    print_summary(result.summary, result.oracle_accuracy)
-    if result.audit is not None:
-        from perpml.cli.audit import print_audit
+    from perpml.report.front import audit_rows
 
-        print_audit(result.audit)
+    print_summary(
+        result.summary,
+        result.oracle_accuracy,
+        verdict=None if result.verdict is None else result.verdict.to_dict(),
+        audit=audit_rows(result.run_dir),
+    )
     console.print(f"Run directory: {result.run_dir}")
     report = result.run_dir / "report" / "model_report.html"
     if report.exists():

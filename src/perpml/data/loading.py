@@ -25,7 +25,7 @@ __all__ = [
 
 #: Options each named source accepts (everything else raises ConfigError).
 SOURCE_OPTIONS: Mapping[str, tuple[str, ...]] = {
-    "synthetic": ("seed",),
+    "synthetic": ("seed", "signal_strength"),
     "file": (
         "path",
         "funding_rate_scale",
@@ -68,7 +68,9 @@ def _make_source(source: str, options: Mapping[str, Any]) -> MarketDataSource:
         # Imported lazily: the simulator is optional for users who only read files.
         from perpml.data.sources.synthetic import SyntheticSource
 
-        return SyntheticSource(**{k: options[k] for k in ("seed",) if k in options})
+        return SyntheticSource(
+            **{k: options[k] for k in ("seed", "signal_strength") if k in options}
+        )
     if source == "archive":
         from perpml.data.sources.archive import ArchiveSource
 

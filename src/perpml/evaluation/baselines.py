@@ -27,6 +27,7 @@ from perpml.evaluation.metrics import (
 from perpml.exceptions import ConfigError, InsufficientDataError
 
 __all__ = [
+    "classification_baseline_predictions",
     "classification_baselines",
     "past_return_from_close",
     "previous_return_sign",
@@ -115,6 +116,72 @@ def previous_return_sign(past_return: Any, threshold: Any) -> np.ndarray:
     return out
 
 
+def _train_frequencies(y_train: Any) -> np.ndarray:
+    train = np.asarray(y_train, dtype=np.float64)
+    train = train[~np.isnan(train)].astype(np.int64)
+    if train.size == 0:
+        raise InsufficientDataError(
+            "`y_train` has no labelled rows; the majority baseline needs training "
+            "labels."
+        )
+    n_classes = len(CLASS_LABELS)
+    if train.min() < 0 or train.max() >= n_classes:
+        raise ConfigError(
+            f"`y_train` must hold class codes {CLASS_LABELS}, got values in "
+            f"[{train.min()}, {train.max()}]."
+        )
+    return np.bincount(train, minlength=n_classes) / train.size
+
+
+def classification_baseline_predictions(
+    y_train: Any,
+    index: pd.Index,
+    *,
+    past_return: Any = None,
+    threshold: Any = None,
+) -> pd.DataFrame:
+    """Per-row class predictions of the naive baselines (for paired comparisons).
+
+    Parameters
+    ----------
+    y_train : array-like of shape (n_train,)
+        Training class codes (only their frequencies are used).
+    index : Index of shape (n_rows,)
+        The rows to predict (e.g. the test period's bar open times).
+    past_return, threshold : optional
+        As in :func:`classification_baselines`, aligned to ``index`` by time when
+        Series.
+
+    Returns
+    -------
+    DataFrame of shape (n_rows, 2 or 3), int64, indexed by ``index``
+        ``majority_class``, ``always_neutral`` and, with ``past_return``,
+        ``previous_return_sign`` — the same predictions
+        :func:`classification_baselines` scores.
+    """
+    freq = _train_frequencies(y_train)
+    n = len(index)
+    out = pd.DataFrame(
+        {
+            "majority_class": np.full(n, int(np.argmax(freq)), dtype=np.int64),
+            "always_neutral": np.full(n, _NEUTRAL, dtype=np.int64),
+        },
+        index=index,
+    )
+    if past_return is not None:
+        if threshold is None:
+            raise ConfigError(
+                "`threshold` is required with `past_return`: the baseline classifies "
+                "past returns with the labels' own threshold. Pass "
+                "targets['threshold'] (or the fixed log-return threshold)."
+            )
+        like = pd.Series(np.zeros(n), index=index)
+        r = _align("past_return", past_return, like)
+        thr = _align("threshold", threshold, like)
+        out["previous_return_sign"] = previous_return_sign(r, thr)
+    return out
+
+
 def classification_baselines(
     y_train: Any,
     y_test: Any,
@@ -144,20 +211,8 @@ def classification_baselines(
         "previous_return_sign": metrics}`` (the last only with ``past_return``); each
         ``metrics`` as returned by :func:`classification_metrics`.
     """
-    train = np.asarray(y_train, dtype=np.float64)
-    train = train[~np.isnan(train)].astype(np.int64)
-    if train.size == 0:
-        raise InsufficientDataError(
-            "`y_train` has no labelled rows; the majority baseline needs training "
-            "labels."
-        )
+    freq = _train_frequencies(y_train)
     n_classes = len(CLASS_LABELS)
-    if train.min() < 0 or train.max() >= n_classes:
-        raise ConfigError(
-            f"`y_train` must hold class codes {CLASS_LABELS}, got values in "
-            f"[{train.min()}, {train.max()}]."
-        )
-    freq = np.bincount(train, minlength=n_classes) / train.size
     majority = int(np.argmax(freq))  # ties -> lowest code, deterministic
     n = len(y_test)
     out = {

@@ -1,13 +1,23 @@
 """Calendar features: cyclic hour/weekday encodings, sessions, time to funding.
 
 They depend on the bar's timestamp only (known in advance), never on market values.
+
+A cyclic encoding whose period is long compared with the training data is not a
+cycle to the model but a time index: ``time_year_sin`` on three months of data is
+monotonic on the training rows and takes values on the test rows that training never
+saw. :func:`long_period_features` names the calendar features whose period exceeds
+half the training span (the pipeline skips them, with that reason); the period of
+every calendar feature is in :data:`CALENDAR_PERIODS`.
 Funding settles every 8 hours at 00:00, 08:00 and 16:00 UTC on Binance USD-M for most
 symbols (some use 4 h; pass another ``period_hours`` by registering a variant).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
+import pandas as pd
 
 from perpml.features.registry import register_feature
 
@@ -126,3 +136,57 @@ def time_year_sin(timestamp: np.ndarray) -> np.ndarray:
 def time_year_cos(timestamp: np.ndarray) -> np.ndarray:
     """Cosine of the day of year (UTC, 365.25-day period)."""
     return np.cos(2 * np.pi * (timestamp / _NS_PER_DAY) / 365.25)
+
+
+#: Cycle length of every calendar feature (the time after which it repeats).
+CALENDAR_PERIODS: dict[str, pd.Timedelta] = {
+    "time_hour_sin": pd.Timedelta(days=1),
+    "time_hour_cos": pd.Timedelta(days=1),
+    "time_dow_sin": pd.Timedelta(days=7),
+    "time_dow_cos": pd.Timedelta(days=7),
+    "time_is_weekend": pd.Timedelta(days=7),
+    "time_session_asia": pd.Timedelta(days=1),
+    "time_session_europe": pd.Timedelta(days=1),
+    "time_session_us": pd.Timedelta(days=1),
+    "time_hours_to_funding": pd.Timedelta(hours=8),
+    "time_bars_to_funding": pd.Timedelta(hours=8),
+    "time_year_sin": pd.Timedelta(days=365.25),
+    "time_year_cos": pd.Timedelta(days=365.25),
+}
+
+
+def long_period_features(
+    names: Iterable[str], training_span: pd.Timedelta
+) -> dict[str, str]:
+    """Calendar features whose period is longer than half the training span.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Built feature names (others than calendar ones are ignored).
+    training_span : Timedelta
+        Time from the first to the last training row.
+
+    Returns
+    -------
+    dict of str to str
+        ``{feature: reason}`` for each feature to skip: with fewer than two full
+        cycles in the training data the encoding acts as a time index (e.g.
+        year-of-date on less than two years).
+    """
+    span = pd.Timedelta(training_span)
+    out: dict[str, str] = {}
+    for name in names:
+        period = CALENDAR_PERIODS.get(name)
+        if period is not None and period > span / 2:
+            out[name] = (
+                f"calendar period {_days(period)} is longer than half the training "
+                f"span ({_days(span)}): fewer than two cycles, so it acts as a time "
+                "index"
+            )
+    return out
+
+
+def _days(delta: pd.Timedelta) -> str:
+    days = delta / pd.Timedelta(days=1)
+    return f"{days:.3g} days" if days >= 1 else f"{delta / pd.Timedelta(hours=1):g} h"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import pandas as pd
 
 from perpml.config import RunConfig, dump_config
 from perpml.data.schema import interval_to_timedelta
-from perpml.exceptions import InsufficientDataError, RunDirectoryError
+from perpml.exceptions import ConfigError, InsufficientDataError, RunDirectoryError
 from perpml.progress import PhaseProgress
 from perpml.rundir.io import write_json_atomic, write_text_atomic
 
@@ -47,6 +48,8 @@ class RunResult:
     feature_set_id: str
     timings: dict[str, float]
     audit: Any = None  # perpml.evaluation.audit.AuditReport, None with --no-audit
+    #: The run's answer (``metrics.json["verdict"]``); None without classifiers.
+    verdict: Any = None
 
 
 def _load_market(config: RunConfig) -> tuple[pd.DataFrame, RunConfig]:
@@ -58,6 +61,12 @@ def _load_market(config: RunConfig) -> tuple[pd.DataFrame, RunConfig]:
     from perpml.data import load_market_data
 
     data = config.data
+    if data.source != "synthetic" and data.signal_strength != 1.0:
+        raise ConfigError(
+            f"--signal-strength / [data] signal_strength applies to the simulator "
+            f"only, got {data.signal_strength} with source {data.source!r}. Drop it, "
+            "or use --mock."
+        )
     common: dict[str, Any] = {
         "symbol": data.symbol,
         "days": data.days,
@@ -73,6 +82,7 @@ def _load_market(config: RunConfig) -> tuple[pd.DataFrame, RunConfig]:
                 "days": 60.0 if data.days is None and not data.end else data.days,
             },
             seed=data.seed,
+            signal_strength=data.signal_strength,
         )
     elif data.source == "file":
         market = load_market_data(
@@ -383,6 +393,7 @@ def run_pipeline(
                     ("test", split.test),
                 )
             }
+            X_all, parts = _skip_long_calendar(X_all, parts, skipped)
             progress.stage("selecting features on the training split")
             selected = _select(config, parts["train"], embargo)
             progress.advance(f"{len(selected)} selected")
@@ -413,30 +424,81 @@ def run_pipeline(
             ]
         )
         walk_splits = config.split.walk_forward_splits
-        with progress.phase("Phase 3: models", total=n_models + 2):
+        stages: dict[str, float] = {}
+        with progress.phase("Phase 3: models", total=n_models + 3):
+            from perpml.pipeline import scoring
+            from perpml.pipeline.walk_zoo import run_walk_forward, walk_forward_rows
+
+            contexts = scoring.lstm_contexts(features, parts, interval)
             results, pipeline = _train_zoo(
-                config, parts, horizon, run_dir, progress, embargo
+                config, parts, horizon, run_dir, progress, embargo, contexts
             )
+            stages.update({f"train {n}": r.seconds for n, r in results.items()})
+            clock = time.perf_counter()
             progress.stage("baselines and oracle")
             baselines = _baselines(market, parts, horizon)
-            oracle = _oracle(market, y_all, parts["test"][1], horizon)
-            progress.advance("baselines")
-            walk = pd.DataFrame()
-            if walk_splits > 0:
-                progress.stage(f"walk-forward validation ({walk_splits} folds)")
-                walk = _walk_forward(
-                    config, X_all, y_all, horizon, embargo, _simulated(market)
+            base_classes, base_forecasts = scoring.baseline_predictions(
+                market, parts, horizon
+            )
+            oof_rows = (
+                walk_forward_rows(config, X_all, y_all, embargo)
+                if walk_splits > 0
+                else pd.Index([])
+            )
+            calls = scoring.oracle_calls(
+                market, y_all, parts["test"][0].index.union(oof_rows)
+            )
+            oracle = _oracle_on(calls, parts["test"][1])
+            stages["oracle"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            val_classes = scoring.add_intervals(
+                results, pipeline, parts, horizon, val_context=contexts[0]
+            )
+            scoring.add_baseline_intervals(
+                baselines, base_classes, base_forecasts, parts["test"][1], horizon
+            )
+            verdict = (
+                scoring.run_verdict(
+                    results, val_classes, base_classes, parts, horizon, oracle
                 )
+                if val_classes
+                else None
+            )
+            stages["intervals and verdict"] = time.perf_counter() - clock
+            progress.advance("baselines")
+            walk = None
+            if walk_splits > 0:
+                clock = time.perf_counter()
+                progress.stage(f"walk-forward validation ({walk_splits} folds)")
+                walk = run_walk_forward(
+                    config,
+                    X_all,
+                    y_all,
+                    market,
+                    horizon=horizon,
+                    embargo=embargo,
+                    oracle=calls,
+                    on_fold=progress.stage,
+                )
+                stages["walk-forward"] = time.perf_counter() - clock
             progress.advance("walk-forward")
+
+        backtest_note = None
+        if config.backtest.enabled and verdict is not None:
+            backtest_note = _backtest(
+                config, market, verdict, results, walk, parts, y_all, horizon,
+                len(val_classes), run_dir, progress,
+            )  # fmt: skip
 
         summary = _summary_table(results, baselines, oracle)
         _write_outputs(
             run_dir,
             results=results,
             baselines=baselines,
-            oracle=oracle,
+            oracle=_oracle_block(calls, parts["test"][1], horizon),
             walk=walk,
             summary=summary,
+            verdict=verdict,
         )
         run_info = {
             "symbol": config.data.symbol,
@@ -463,12 +525,28 @@ def run_pipeline(
             "embargo": str(embargo),
             "versions": library_versions(),
             "oracle_accuracy": oracle,
+            "signal_strength": (
+                config.data.signal_strength
+                if config.data.source == "synthetic"
+                else None
+            ),
+            "lstm_context_rows": {
+                period: 0 if ctx is None else len(ctx)
+                for period, ctx in zip(("val", "test"), contexts, strict=True)
+            },
+            "feature_range_flags": scoring.feature_range_flags(parts),
             "timings": progress.timings,
+            "stage_seconds": stages,
+            "backtest": backtest_note,
         }
         write_json_atomic(run_dir / "run.json", run_info)
         audit = record_and_audit(
             run_dir, recorder, progress=progress, enabled=config.audit.enabled
         )
+        if audit is not None and verdict is not None:
+            from perpml.evaluation.verdict import attach_audit
+
+            attach_audit(run_dir / "metrics.json", audit.passed)
         run_info["timings"] = progress.timings
         write_json_atomic(run_dir / "run.json", run_info)
 
@@ -476,7 +554,9 @@ def run_pipeline(
             from perpml.report import build_run_report
 
             with progress.phase("Report", total=1):
-                build_run_report(run_dir, quiet=True, on_stage=progress.stage)
+                report_clock = _StageClock(progress, stages, "report: ")
+                build_run_report(run_dir, quiet=True, on_stage=report_clock)
+                report_clock.close()
                 progress.advance("model_report.html")
             run_info["timings"] = progress.timings
             write_json_atomic(run_dir / "run.json", run_info)
@@ -488,7 +568,64 @@ def run_pipeline(
         feature_set_id=fs_id,
         timings=dict(progress.timings),
         audit=audit,
+        verdict=verdict,
     )
+
+
+def _backtest(
+    config: RunConfig,
+    market: pd.DataFrame,
+    verdict: Any,
+    results: dict[str, Any],
+    walk: Any,
+    parts: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
+    y_all: pd.DataFrame,
+    horizon: int,
+    n_compared: int,
+    run_dir: Path,
+    progress: PhaseProgress,
+) -> str:
+    """Backtest the verdict's model; return the one-line result (also printed).
+
+    Without funding rates (kline-only files) the backtest cannot be funding-exact;
+    it is then skipped with a warning naming the fix, never run with silent zeros.
+    """
+    from perpml.backtest import check_funding
+    from perpml.exceptions import DataContractError
+    from perpml.pipeline.backtest_step import run_backtest_step
+
+    chosen = verdict.best_model
+    if chosen not in results or "p_long" not in results[chosen].predictions:
+        return f"backtest skipped: {chosen} has no class probabilities."
+    try:
+        check_funding(market, config.backtest)
+    except DataContractError as exc:
+        line = (
+            f"backtest skipped: {exc} Pass --allow-missing-funding (config "
+            "[backtest] allow_missing_funding = true) to assume zero funding, or "
+            "--no-backtest."
+        )
+        progress.warn(line)
+        return line
+    with progress.phase("Backtest", total=1):
+        progress.stage("backtest net of fees, slippage and funding")
+        tuning = int(getattr(config.models, "n_tuning_trials", 0) or 0)
+        summary = run_backtest_step(
+            config,
+            market,
+            chosen=chosen,
+            results=results,
+            walk=walk,
+            test_start=parts["test"][0].index[0],
+            threshold=y_all["threshold"],
+            horizon=horizon,
+            n_trials=n_compared + tuning,
+            run_dir=run_dir,
+        )
+        progress.advance("backtest.json")
+    line = str(summary.verdict_line())
+    progress.info(f"Backtest ({chosen}): {line}")
+    return line
 
 
 def _select(
@@ -509,6 +646,7 @@ def _select(
             correlation_threshold=config.features.correlation_threshold,
             label_end=y_train["label_end"],
             embargo=embargo,
+            n_jobs=config.models.n_jobs,
         )
     )
 
@@ -520,6 +658,7 @@ def _train_zoo(
     run_dir: Path,
     progress: PhaseProgress,
     embargo: pd.Timedelta,
+    lstm_context: tuple[pd.DataFrame | None, pd.DataFrame | None] = (None, None),
 ) -> tuple[dict[str, Any], Any]:
     from perpml.pipeline.training import MLTrainingPipeline
 
@@ -559,6 +698,7 @@ def _train_zoo(
         horizon=horizon,
         lstm_targets=lstm_targets,
         embargo=embargo,
+        lstm_context=lstm_context,
     )
     return results, pipeline
 
@@ -602,62 +742,85 @@ def _simulated(market: pd.DataFrame) -> Any:
     return market_from_attrs(market)
 
 
-def _oracle(
-    market: pd.DataFrame,
-    targets: pd.DataFrame,
-    test_targets: pd.DataFrame,
-    horizon: int,
-) -> float | None:
-    """Accuracy of the simulator's true probabilities on the test rows (else None)."""
-    sim = _simulated(market)
-    return None if sim is None else float(sim.oracle_accuracy(test_targets))
+class _StageClock:
+    """An ``on_stage`` callback that also records each stage's seconds in ``stages``."""
+
+    def __init__(
+        self, progress: PhaseProgress, stages: dict[str, float], prefix: str
+    ) -> None:
+        self.progress, self.stages, self.prefix = progress, stages, prefix
+        self.current: tuple[str, float] | None = None
+
+    def __call__(self, text: str) -> None:
+        self.close()
+        self.current = (text, time.perf_counter())
+        self.progress.stage(text)
+
+    def close(self) -> None:
+        """End the open stage (call once the work is done)."""
+        if self.current is not None:
+            name, start = self.current
+            self.stages[f"{self.prefix}{name}"] = time.perf_counter() - start
+            self.current = None
 
 
-def _walk_forward(
-    config: RunConfig,
+def _skip_long_calendar(
     X_all: pd.DataFrame,
-    y_all: pd.DataFrame,
-    horizon: int,
-    embargo: pd.Timedelta,
-    oracle_market: Any = None,
-) -> pd.DataFrame:
-    """Walk-forward XGBoost on every built feature (no selection to leak through).
+    parts: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
+    skipped: dict[str, str],
+) -> tuple[pd.DataFrame, dict[str, tuple[pd.DataFrame, pd.DataFrame]]]:
+    """Drop calendar features whose period exceeds half the training span.
 
-    With ``oracle_market`` (a simulated market) each fold also gets the oracle
-    accuracy on its test rows and the model/oracle ratio.
+    With fewer than two cycles in the training rows such an encoding is a time index
+    (year-of-date on three months: monotonic on training rows, unseen values on test
+    rows); the reason is recorded in ``skipped``.
     """
-    from perpml.evaluation.walk_forward import WalkForwardValidator
-    from perpml.models import XGBoostEntryPredictor
+    from perpml.features.calendar import long_period_features
 
-    validator = WalkForwardValidator(
-        n_splits=config.split.walk_forward_splits,
-        horizon=horizon,
-        embargo=embargo,
-        window=config.split.window,
-        scaler=config.models.scaler,
-    )
-    model = XGBoostEntryPredictor(
-        random_state=config.models.random_state, n_jobs=config.models.n_jobs
-    )
-    folds = validator.validate(
-        model,
-        X_all,
-        y_all["target_class"].astype("int64"),
-        label_end=y_all["label_end"],
-    )
-    folds.insert(0, "model", "xgb_classifier")
-    if oracle_market is not None:
-        # The same test rows scored by the simulator's true probabilities.
-        folds["oracle_accuracy"] = [
-            float(
-                oracle_market.oracle_accuracy(
-                    y_all.loc[(y_all.index >= start) & (y_all.index <= end)]
-                )
-            )
-            for start, end in zip(folds["test_start"], folds["test_end"], strict=True)
-        ]
-        folds["oracle_ratio"] = folds["accuracy"] / folds["oracle_accuracy"]
-    return folds
+    train = parts["train"][0]
+    too_long = long_period_features(X_all.columns, train.index[-1] - train.index[0])
+    if not too_long:
+        return X_all, parts
+    skipped.update(too_long)
+    drop = list(too_long)
+    return X_all.drop(columns=drop), {
+        name: (X.drop(columns=drop), y) for name, (X, y) in parts.items()
+    }
+
+
+def _oracle_on(calls: pd.Series | None, targets: pd.DataFrame) -> float | None:
+    """Accuracy of the simulator's true probabilities on the rows of ``targets``."""
+    if calls is None:
+        return None
+    truth = targets["target_class"].dropna().astype("int64")
+    return float((calls.reindex(truth.index) == truth).mean())
+
+
+def _oracle_block(
+    calls: pd.Series | None, targets: pd.DataFrame, horizon: int
+) -> dict[str, Any] | None:
+    """``metrics.json["oracle"]``: the oracle's test accuracy with its interval."""
+    if calls is None:
+        return None
+    from perpml.evaluation.intervals import classification_intervals
+
+    truth = targets["target_class"].dropna().astype("int64")
+    pred = calls.reindex(truth.index).to_numpy()
+    return {
+        "accuracy": float((pred == truth.to_numpy()).mean()),
+        "n": float(len(truth)),
+        **classification_intervals(truth.to_numpy(), pred, horizon=horizon),
+    }
+
+
+def _ci_columns(scores: dict[str, Any]) -> dict[str, Any]:
+    """Accuracy interval and n_eff as flat summary columns."""
+    low, high = scores.get("accuracy_ci") or (None, None)
+    return {
+        "accuracy_ci_low": low,
+        "accuracy_ci_high": high,
+        "n_eff": scores.get("n_eff"),
+    }
 
 
 def _summary_table(
@@ -673,6 +836,7 @@ def _summary_table(
                 "model": name,
                 "kind": result.task,
                 "accuracy": test.get("accuracy"),
+                **_ci_columns(test),
                 "directional_accuracy": test.get("directional_accuracy"),
                 "r2": test.get("r2"),
                 "rmse": test.get("rmse"),
@@ -685,6 +849,7 @@ def _summary_table(
                 "model": name,
                 "kind": "baseline",
                 "accuracy": scores.get("accuracy"),
+                **_ci_columns(scores),
                 "directional_accuracy": scores.get("directional_accuracy"),
                 "r2": scores.get("r2"),
                 "rmse": scores.get("rmse"),
@@ -704,22 +869,32 @@ def _write_outputs(
     *,
     results: dict[str, Any],
     baselines: dict[str, dict[str, float]],
-    oracle: float | None,
-    walk: pd.DataFrame,
+    oracle: dict[str, Any] | None,
+    walk: Any,
     summary: pd.DataFrame,
+    verdict: Any = None,
 ) -> None:
+    from perpml.evaluation.intervals import INTERVAL_METHOD
+
     metrics = {
         "models": {
             name: {"task": r.task, "test": r.test, "val": r.val, "seconds": r.seconds}
             for name, r in results.items()
         },
         "baselines": baselines,
-        "oracle": {"accuracy": oracle} if oracle is not None else None,
+        "oracle": oracle,
+        "verdict": None if verdict is None else verdict.to_dict(),
+        "walk_forward": None
+        if walk is None
+        else {"pooled": walk.metrics, "n_folds": int(walk.folds["fold"].nunique())},
+        "intervals": {"method": INTERVAL_METHOD, "confidence": 0.95},
     }
     write_json_atomic(run_dir / "metrics.json", metrics)
     write_text_atomic(run_dir / "metrics.csv", summary.to_csv(index=False))
-    if not walk.empty:
-        write_text_atomic(run_dir / "walk_forward.csv", walk.to_csv(index=False))
+    if walk is not None:
+        write_text_atomic(
+            run_dir / "walk_forward.csv", walk.table().to_csv(index=False)
+        )
     pred_dir = run_dir / "predictions"
     pred_dir.mkdir(exist_ok=True)
     for name, result in results.items():

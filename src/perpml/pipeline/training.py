@@ -146,6 +146,7 @@ class MLTrainingPipeline:
         horizon: int = 12,
         lstm_targets: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None,
         embargo: pd.Timedelta | None = None,
+        lstm_context: tuple[pd.DataFrame | None, pd.DataFrame | None] | None = None,
     ) -> dict[str, ModelResult]:
         """Scale, train every model, evaluate on validation and test, save.
 
@@ -175,6 +176,12 @@ class MLTrainingPipeline:
             early-stopping tails and its stacking check. Default: ``horizon`` bars
             (the run's default ``[split] embargo_bars``), the bar length taken from
             ``X_train``'s most common spacing.
+        lstm_context : (val_context, test_context), optional
+            Unscaled feature rows immediately preceding ``X_val`` / ``X_test`` (e.g.
+            the purged gap before each period): the LSTM reads them as the history
+            of its first windows, so it is scored on every validation/test row like
+            the other models. Rows only, never labels. ``None`` entries: no context
+            (the first ``lookback - 1`` rows of that period are then not scored).
 
         Returns
         -------
@@ -217,7 +224,20 @@ class MLTrainingPipeline:
                 ytr_l, yva_l, yte_l = lstm_targets
             else:
                 ytr_l, yva_l, yte_l = y_train_reg, y_val_reg, y_test_reg
-            self._train_one("lstm", Xtr, ytr_l, Xva, yva_l, Xte, yte_l)
+            ctx_val, ctx_test = lstm_context or (None, None)
+            self._train_one(
+                "lstm",
+                Xtr,
+                ytr_l,
+                Xva,
+                yva_l,
+                Xte,
+                yte_l,
+                context=(
+                    None if ctx_val is None else self.scaler.transform(ctx_val),
+                    None if ctx_test is None else self.scaler.transform(ctx_test),
+                ),
+            )
         if not skip_ensemble:
             self._train_ensemble(
                 names,
@@ -245,6 +265,7 @@ class MLTrainingPipeline:
         yva: pd.Series | pd.DataFrame,
         Xte: pd.DataFrame,
         yte: pd.Series | pd.DataFrame,
+        context: tuple[pd.DataFrame | None, pd.DataFrame | None] = (None, None),
     ) -> None:
         self._stage(f"training {name}")
         start = time.perf_counter()
@@ -253,14 +274,14 @@ class MLTrainingPipeline:
         seconds = time.perf_counter() - start
         self.models[name] = model
         self._save(name, model)
-        val = _evaluate(model, Xva, yva)
-        test = _evaluate(model, Xte, yte)
+        val = _evaluate(model, Xva, yva, context[0])
+        test = _evaluate(model, Xte, yte, context[1])
         self.results[name] = ModelResult(
             name=name,
             task=model.task,
             val=val,
             test=test,
-            predictions=_predictions(model, Xte, yte),
+            predictions=_predictions(model, Xte, yte, context[1]),
             seconds=seconds,
         )
 
@@ -364,13 +385,27 @@ def _first_column(y: pd.Series | pd.DataFrame) -> pd.Series:
     return y.iloc[:, 0] if isinstance(y, pd.DataFrame) else y
 
 
-def _evaluate(model: Any, X: pd.DataFrame, y: pd.Series | pd.DataFrame) -> dict:
+def _predict_rows(
+    model: Any, X: pd.DataFrame, context: pd.DataFrame | None
+) -> np.ndarray:
+    """``model.predict(X)``; sequence models also get the preceding rows."""
+    if context is not None and len(context):
+        return np.asarray(model.predict(X, context=context), dtype=float)
+    return np.asarray(model.predict(X), dtype=float)
+
+
+def _evaluate(
+    model: Any,
+    X: pd.DataFrame,
+    y: pd.Series | pd.DataFrame,
+    context: pd.DataFrame | None = None,
+) -> dict:
     """Metrics of ``model`` on (X, y), skipping rows it cannot predict (LSTM warm-up)."""
     from perpml.evaluation.metrics import regression_metrics
 
     if model.task == "classification":
         return dict(model.evaluate(X, y))
-    pred = np.asarray(model.predict(X), dtype=float)
+    pred = _predict_rows(model, X, context)
     if pred.ndim == 1:
         pred = pred[:, None]
     truth = y.to_frame() if isinstance(y, pd.Series) else y
@@ -384,7 +419,10 @@ def _evaluate(model: Any, X: pd.DataFrame, y: pd.Series | pd.DataFrame) -> dict:
 
 
 def _predictions(
-    model: Any, X: pd.DataFrame, y: pd.Series | pd.DataFrame
+    model: Any,
+    X: pd.DataFrame,
+    y: pd.Series | pd.DataFrame,
+    context: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     truth = _first_column(y)
     if model.task == "classification":
@@ -394,7 +432,7 @@ def _predictions(
             index=X.index,
         )
         return frame.join(_proba_frame(X.index, proba))
-    pred = np.asarray(model.predict(X), dtype=float)
+    pred = _predict_rows(model, X, context)
     if pred.ndim == 2:
         pred = pred[:, 0]
     return pd.DataFrame({"y_true": truth.to_numpy(), "y_pred": pred}, index=X.index)

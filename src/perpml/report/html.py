@@ -102,7 +102,11 @@ class Figure:
 
 @dataclass(frozen=True)
 class Section:
-    """One titled part of the report; ``notes`` are rendered as paragraphs."""
+    """One titled part of the report; ``notes`` are rendered as paragraphs.
+
+    ``collapsed`` sections (long lists: features, versions, config) render inside a
+    closed ``<details>`` element, so the first screen stays on the answer.
+    """
 
     section_id: str
     title: str
@@ -110,6 +114,9 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     preformatted: str = ""
+    collapsed: bool = False
+    #: HTML built by perpml itself (escaped where it holds text), e.g. the backtest.
+    trusted_html: str = ""
 
 
 @dataclass(frozen=True)

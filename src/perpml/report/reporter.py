@@ -78,7 +78,9 @@ REGRESSION_COLUMNS = (
 
 
 # Walk-forward columns that describe the fold rather than score it.
-_FOLD_INFO = {"fold", "n_train", "n_test", "n_purged"}
+_FOLD_INFO = {
+    "fold", "n_train", "n_test", "n_purged", "n_fit", "n_early_stop", "n", "n_features"
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,12 @@ class ModelPerformanceReporter:
         return metrics
 
     def plot_feature_importance(
-        self, feature_importance_df: pd.DataFrame, model_name: str, top_n: int = 20
+        self,
+        feature_importance_df: pd.DataFrame,
+        model_name: str,
+        top_n: int = 20,
+        *,
+        method: str = "",
     ) -> Path:
         """Bar chart of a model's top features → ``feature_importance_<slug>.png``.
 
@@ -239,12 +246,15 @@ class ModelPerformanceReporter:
         ----------
         feature_importance_df : DataFrame with columns ``feature``, ``importance``
             E.g. ``model.feature_importance()``.
+        method : str, optional
+            How the importance was measured (shown in the title), e.g. "total gain".
         """
         if not isinstance(top_n, int) or top_n < 1:
             raise ConfigError(f"`top_n` must be a positive int, got {top_n!r}.")
+        how = f" — {method}" if method else ""
         path = plots.plot_feature_importance(
             feature_importance_df,
-            title=f"Feature importance — {model_name} (top {top_n})",
+            title=f"Feature importance — {model_name} (top {top_n}){how}",
             path=self.output_dir
             / f"feature_importance_{plots.slugify(model_name)}.png",
             top_n=top_n,

@@ -82,6 +82,21 @@ def _check_days(days: float) -> None:
         )
 
 
+def _check_strength(strength: float) -> float:
+    if (
+        isinstance(strength, bool)
+        or not isinstance(strength, int | float | np.floating)
+        or not math.isfinite(strength)
+        or strength < 0
+    ):
+        raise ConfigError(
+            f"`signal_strength` must be a finite number >= 0, got {strength!r}. Pass "
+            "1.0 for the default planted signal, 0 for pure noise "
+            "(--signal-strength / [data] signal_strength)."
+        )
+    return float(strength)
+
+
 def _check_start(start: str | pd.Timestamp, bar: pd.Timedelta) -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(start)
@@ -114,6 +129,8 @@ class SyntheticMarket:
     seed : int
     start : pandas.Timestamp
     days : float
+    signal_strength : float
+        Multiplier of the planted relation (0: none, the oracle is a constant).
     """
 
     def __init__(
@@ -131,8 +148,10 @@ class SyntheticMarket:
         state: State,
         offset: int,
         mc_seed: int,
+        signal_strength: float = 1.0,
     ) -> None:
         self.frame = frame
+        self.signal_strength = signal_strength
         self.symbol = symbol
         self.interval = interval
         self.seed = seed
@@ -148,7 +167,12 @@ class SyntheticMarket:
     def __repr__(self) -> str:
         return (
             f"SyntheticMarket(symbol={self.symbol!r}, interval={self.interval!r}, "
-            f"seed={self.seed}, start={self.start!s}, n_bars={len(self.frame)})"
+            f"seed={self.seed}, start={self.start!s}, n_bars={len(self.frame)}"
+            + (
+                f", signal_strength={self.signal_strength:g})"
+                if self.signal_strength != 1.0
+                else ")"
+            )
         )
 
     @property
@@ -394,6 +418,28 @@ class SyntheticMarket:
             n_paths=int(n_paths),
         )
 
+    def oracle_predictions(
+        self, targets: pd.DataFrame, *, n_paths: int = 256
+    ) -> pd.Series:
+        """Per-row class of the true probabilities' ``argmax`` (the oracle's call).
+
+        Same rows and parameters as :meth:`oracle_metrics` (rows without a class
+        are left out), so ``(oracle_predictions(t) == t.target_class).mean()`` is
+        its ``accuracy``; per-row calls allow paired comparisons and intervals.
+
+        Returns
+        -------
+        Series of int64, indexed by the labelled rows' bar open time
+        """
+        rows, _, thr, horizon, method = self._labelled_rows(targets)
+        p_short, p_long, _ = self._truth_at(rows, horizon, thr, n_paths, method)
+        probs = np.column_stack([p_short, 1.0 - p_short - p_long, p_long])
+        return pd.Series(
+            probs.argmax(axis=1).astype(np.int64),
+            index=self.frame.index[rows],
+            name="oracle",
+        )
+
     def oracle_accuracy(self, targets: pd.DataFrame, *, n_paths: int = 256) -> float:
         """Accuracy of ``argmax`` of the true probabilities on the labelled rows.
 
@@ -408,6 +454,8 @@ def simulate_market(
     interval: str = "5m",
     seed: int = 42,
     start: str | pd.Timestamp = "2024-01-01",
+    *,
+    signal_strength: float = 1.0,
 ) -> SyntheticMarket:
     """Simulate a perpetual-futures market with a known, weak, planted signal.
 
@@ -425,6 +473,12 @@ def simulate_market(
     start : str or Timestamp, default "2024-01-01"
         Open time of the first bar, UTC (naive input is read as UTC); must lie on the
         interval grid.
+    signal_strength : float, default 1.0
+        Multiplier of every planted predictable relation (the signal's weights, the
+        cascade bounce and, capped at 1, the cascade hazard). 0 plants none: the
+        forward return given the state is symmetric noise, so the oracle is no better
+        than the best constant prediction — a market where the honest verdict is "no
+        signal". Other values give a different path than the default.
 
     Returns
     -------
@@ -432,7 +486,8 @@ def simulate_market(
         ``.frame`` is a DataFrame of shape (n_bars, 20), indexed by bar open time
         (UTC), every canonical column as float64, values known at bar close, passing
         :func:`perpml.data.validate_market_data`. ``frame.attrs`` carries
-        ``symbol, interval, source="synthetic", seed, start, days``.
+        ``symbol, interval, source="synthetic", seed, start, days`` and
+        ``signal_strength``.
 
     Raises
     ------
@@ -446,6 +501,7 @@ def simulate_market(
     if not isinstance(symbol, str) or not symbol.strip():
         raise ConfigError(f"`symbol` must be a non-empty string, got {symbol!r}.")
     stamp = _check_start(start, bar)
+    strength = _check_strength(signal_strength)
     n_bars = int(round(days * (_DAY / bar)))
     if n_bars < 2:
         raise ConfigError(
@@ -453,7 +509,7 @@ def simulate_market(
             "Simulate more days or use a shorter interval."
         )
 
-    sim = run_simulation(symbol, int(seed), stamp, bar, n_bars)
+    sim = run_simulation(symbol, int(seed), stamp, bar, n_bars, strength)
     frame = sim.frame
     frame.attrs.update(
         {
@@ -463,6 +519,7 @@ def simulate_market(
             "seed": int(seed),
             "start": stamp.isoformat(),
             "days": float(days),
+            "signal_strength": strength,
         }
     )
     validate_market_data(frame, interval=interval, min_rows=2)
@@ -479,6 +536,7 @@ def simulate_market(
         state=sim.state,
         offset=sim.offset,
         mc_seed=sim.mc_seed,
+        signal_strength=strength,
     )
 
 
@@ -490,18 +548,30 @@ class SyntheticSource:
     seed : int, default 42
     start : str or Timestamp, default "2024-01-01"
         Open time of the first bar (see :func:`simulate_market`).
+    signal_strength : float, default 1.0
+        Multiplier of the planted relation; 0 = pure noise (see
+        :func:`simulate_market`).
     """
 
     name = "synthetic"
 
     def __init__(
-        self, seed: int = 42, start: str | pd.Timestamp = "2024-01-01"
+        self,
+        seed: int = 42,
+        start: str | pd.Timestamp = "2024-01-01",
+        signal_strength: float = 1.0,
     ) -> None:
         self.seed = seed
         self.start = start
+        self.signal_strength = signal_strength
 
     def __repr__(self) -> str:
-        return f"SyntheticSource(seed={self.seed!r}, start={self.start!r})"
+        extra = (
+            f", signal_strength={self.signal_strength!r}"
+            if self.signal_strength != 1.0
+            else ""
+        )
+        return f"SyntheticSource(seed={self.seed!r}, start={self.start!r}{extra})"
 
     #: ``load`` takes ``start`` / ``end`` (see :func:`perpml.data.load_market_data`).
     supports_range = True
@@ -534,6 +604,7 @@ class SyntheticSource:
             interval=interval,
             seed=self.seed,
             start=first,
+            signal_strength=self.signal_strength,
         ).frame
 
 
@@ -574,6 +645,8 @@ def market_from_attrs(frame: pd.DataFrame) -> SyntheticMarket:
         interval=str(attrs["interval"]),
         seed=int(attrs["seed"]),
         start=str(attrs["start"]),
+        # frames written before signal_strength existed had the default signal
+        signal_strength=float(attrs.get("signal_strength", 1.0)),
     )
     rows = market.frame.index.get_indexer(frame.index)
     if (rows < 0).any() or (

@@ -322,11 +322,34 @@ class Simulation(NamedTuple):
     mc_seed: int
 
 
+def scale_signal(prm: np.ndarray, strength: float) -> np.ndarray:
+    """Scale every planted predictable relation of ``prm`` by ``strength``.
+
+    The planted signal's three weights and the cascade bounce scale linearly; the
+    cascade hazard (whose overshoot direction is predictable from the crowd) scales
+    by ``min(strength, 1)`` so a strong signal never makes cascades more frequent.
+    At 0 the forward return given the state is symmetric noise around zero: no
+    relation is left for a model to learn (docs/simulator.md).
+    """
+    out = prm.copy()
+    for index in (core.P_W_F, core.P_W_X, core.P_W_C, core.P_BOUNCE):
+        out[index] *= strength
+    out[core.P_LAMBDA0] *= min(strength, 1.0)
+    return out
+
+
 def run_simulation(
-    symbol: str, seed: int, stamp: pd.Timestamp, bar: pd.Timedelta, n_bars: int
+    symbol: str,
+    seed: int,
+    stamp: pd.Timestamp,
+    bar: pd.Timedelta,
+    n_bars: int,
+    signal_strength: float = 1.0,
 ) -> Simulation:
     """Simulate ``n_bars`` bars of ``bar`` length opening at ``stamp`` (validated)."""
     prm = _model_params(bar)
+    if signal_strength != 1.0:
+        prm = scale_signal(prm, signal_strength)
     level = _price_level(symbol)
     prm[core.P_OI_MEAN] = math.log(_OI_VALUE / level)
     offset = core.PRE + BURN_IN
