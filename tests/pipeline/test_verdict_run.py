@@ -77,7 +77,7 @@ def test_default_simulator_verdict_finds_the_signal(signal):
     assert verdict["beats_baseline"] is True, verdict["sentence"]
     assert verdict["ci_low"] > 0
     assert verdict["best_model"] in verdict["selection_scores"]
-    assert verdict["audit_passed"] is None  # the audit records itself
+    assert verdict["audit_passed"] is True  # attached after the audit ran
     assert 0 < verdict["edge_captured"] < 1.2
     assert "beats the best baseline" in " ".join(output.split())
 
@@ -137,7 +137,7 @@ def test_report_opens_on_the_verdict_and_collapses_long_lists(noise, tmp_path):
     assert "95% CI" in headline
     sections = re.findall(r'<section id="([^"]+)"', html)
     assert sections[:3] == ["audit", "headline", "metrics"]
-    assert "Audit not run" in html
+    assert "Audit not run" not in html and "truncation" in html  # audit ran
     assert sections.index("walk-forward") < sections.index("summary")
     for collapsed in ("summary", "features", "data-quality", "versions", "config"):
         block = html.split(f'<section id="{collapsed}"', 1)[1].split("</section>", 1)[0]

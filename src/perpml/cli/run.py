@@ -279,13 +279,17 @@ def run(
         return
     from perpml.report.front import audit_rows
 
+    if result.audit is not None:
+        from perpml.cli.audit import print_audit
+
+        print_audit(result.audit)  # the pass/fail table; the verdict repeats it
     print_summary(
         result.summary,
         result.oracle_accuracy,
         verdict=None if result.verdict is None else result.verdict.to_dict(),
         audit=audit_rows(result.run_dir),
     )
-    console.print(f"Run directory: {result.run_dir}")
+    console.print(f"Run directory: {escape(str(result.run_dir))}")
     report = result.run_dir / "report" / "model_report.html"
     if report.exists():
-        console.print(f"Report: {report}")
+        console.print(f"Report: {escape(str(report))}")
