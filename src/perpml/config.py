@@ -46,6 +46,7 @@ from typing import Any, Literal, get_args
 from perpml.exceptions import ConfigError
 
 __all__ = [
+    "AuditConfig",
     "BacktestConfig",
     "DataConfig",
     "DatabaseConfig",
@@ -188,6 +189,13 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    """The leakage audit at the end of ``perpml run`` (``--no-audit`` turns it off)."""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class BacktestConfig:
     """How out-of-sample predictions are turned into a cost-aware backtest.
 
@@ -272,6 +280,7 @@ class RunConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     models: ModelConfig = field(default_factory=ModelConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     store: StoreConfig = field(default_factory=StoreConfig)

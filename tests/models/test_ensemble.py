@@ -316,11 +316,14 @@ def test_fitted_bases_are_used_without_refit() -> None:
         [m.predict_proba(test)[:, [0, 2]] for m in (xgb, ens.classifiers_["lgb"])],
         axis=1,
     )
-    expected = (
-        average_combiner("classifier", features)
-        if ens.combiner_["classifier"] == "average"
-        else ens.classifier_meta_.predict_proba(features)
-    )
+    combiner = ens.combiner_["classifier"]
+    if combiner == "average":
+        expected = average_combiner("classifier", features)
+    elif combiner == "member":
+        j = ["xgb", "lgb"].index(ens.combiner_member_["classifier"])
+        expected = average_combiner("classifier", features[:, 2 * j : 2 * j + 2])
+    else:
+        expected = ens.classifier_meta_.predict_proba(features)
     np.testing.assert_allclose(ens.predict_proba(test), expected)
 
 
@@ -328,11 +331,21 @@ def test_average_fallback_is_chosen_out_of_sample_and_saved(trained, tmp_path) -
     ens, X, _, _, _ = trained
     for kind in ("classifier", "regressor"):
         check = ens.combiner_check_[kind]
-        better = check["stacking_score"] > check["average_score"]
-        assert ens.combiner_[kind] == ("stacking" if better else "average")
+        best = max(check["member_scores"].values())
+        # Stacking and a member must beat the simpler choice (by a margin).
+        if ens.combiner_[kind] == "stacking":
+            assert check["stacking_score"] > max(check["average_score"], best)
+        elif ens.combiner_[kind] == "member":
+            assert check["member_scores"][ens.combiner_member_[kind]] == best
+            assert best > check["average_score"]
+        else:
+            assert ens.combiner_[kind] == "average"
+        assert ens.combiner_reason_[kind]
     # Force the fallback: predictions become the plain mean of the base models.
     ens2 = EnsembleModel.load(ens.save(tmp_path / "e"))
-    assert ens2.combiner_ == ens.combiner_  # the choice is saved
+    assert ens2.combiner_ == ens.combiner_  # the choice is saved, with its reason
+    assert ens2.combiner_member_ == ens.combiner_member_
+    assert ens2.combiner_reason_ == ens.combiner_reason_
     ens2.combiner_ = {"classifier": "average", "regressor": "average"}
     test = X.iloc[712:]
     mean = np.mean([m.predict_proba(test) for m in ens2.classifiers_.values()], 0)

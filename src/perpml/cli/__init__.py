@@ -8,6 +8,7 @@ errors and exits with status 2.
 from __future__ import annotations
 
 from perpml.cli import (  # noqa: F401  (importing a command module registers it)
+    audit,
     collect,
     db,
     features,

@@ -173,6 +173,13 @@ def run(
     no_report: Annotated[
         bool, typer.Option("--no-report", help="Do not build the HTML report.")
     ] = False,
+    no_audit: Annotated[
+        bool,
+        typer.Option(
+            "--no-audit",
+            help="Skip the leakage audit at the end (run `perpml audit RUN_DIR` later).",
+        ),
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress output.")
     ] = False,
@@ -227,6 +234,8 @@ def run(
         )
         if no_report:
             cfg = cfg.with_overrides("report", enabled=False)
+        if no_audit:
+            cfg = cfg.with_overrides("audit", enabled=False)
         cfg = cfg.with_overrides(
             "store",
             dir=str(store_dir) if store_dir else None,
@@ -246,6 +255,10 @@ def run(
         verdict=None if result.verdict is None else result.verdict.to_dict(),
         audit=audit_rows(result.run_dir),
     )
+    if result.audit is not None:
+        from perpml.cli.audit import print_audit
+
+        print_audit(result.audit)
     console.print(f"Run directory: {result.run_dir}")
     report = result.run_dir / "report" / "model_report.html"
     if report.exists():

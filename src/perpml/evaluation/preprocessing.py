@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from perpml.evaluation import fit_scope
 from perpml.exceptions import (
     ArtifactError,
     ConfigError,
@@ -98,6 +99,7 @@ class FeatureScaler(TransformerMixin, BaseEstimator):
             "none": None,
         }[self.kind]
         self.scaler_ = None if scaler is None else scaler().fit(X.to_numpy(np.float64))
+        fit_scope.record_fit("scaler", f"FeatureScaler({self.kind})", X.index)
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:

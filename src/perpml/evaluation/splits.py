@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from perpml.evaluation import fit_scope
 from perpml.exceptions import ConfigError, InsufficientDataError, LeakageError
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "SplitIndices",
     "chronological_split",
     "label_end_from_index",
+    "purge_rows",
     "purged_tail_split",
 ]
 
@@ -353,9 +355,21 @@ class PurgedWalkForward:
         index = _index_of(X, self.label_end)
         times = _time_ns(index, where)
         ends = _label_end_ns(self.label_end, index, where)
+        self._layout(len(times))  # validate before the first fold is asked for
+        self.last_split_info_: list[dict[str, Any]] = []
+        with fit_scope.scope("walk_forward"):
+            yield from self._folds(index, times, ends, embargo_ns, where)
+
+    def _folds(
+        self,
+        index: pd.DatetimeIndex,
+        times: np.ndarray,
+        ends: np.ndarray,
+        embargo_ns: int,
+        where: str,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         first, test_size, rolling = self._layout(len(times))
         min_train = 1 if self.min_train_size is None else int(self.min_train_size)
-        self.last_split_info_: list[dict[str, Any]] = []
         for fold in range(self.n_splits):
             start = first + fold * test_size
             test = np.arange(start, start + test_size)
@@ -371,7 +385,27 @@ class PurgedWalkForward:
             self.last_split_info_.append(
                 _info_row(fold, index, train, test, candidates.size - train.size)
             )
-            yield train, test
+            recorder = fit_scope.active_recorder()
+            if recorder is None:
+                yield train, test
+                continue
+            # The caller's loop body runs inside this fold's scope, so what it fits
+            # is checked against this fold's training rows (fit_scope docstring).
+            depth = recorder.push(f"fold{fold}")
+            try:
+                fit_scope.record_split(
+                    "PurgedWalkForward",
+                    times,
+                    ends,
+                    train,
+                    test,
+                    embargo_ns=embargo_ns,
+                    reference=True,
+                    part=f"fold{fold}",
+                )
+                yield train, test
+            finally:
+                recorder.pop_to(depth)
 
     def split_info(self, X: Any) -> pd.DataFrame:
         """Fold table (``fold, train_start, ... , n_purged``) without keeping indices."""
@@ -476,6 +510,22 @@ def chronological_split(
             f"{where}: no training rows left after purging {n_train}. Use more data or "
             "a shorter horizon/embargo."
         )
+    for part, a, b, reference in (
+        ("train|val", train, val_all, True),
+        ("val|test", val, test, False),
+        ("train|test", train, test, False),
+    ):
+        if n_val or part == "train|test":
+            fit_scope.record_split(
+                where,
+                times,
+                ends,
+                a,
+                b,
+                embargo_ns=embargo_ns,
+                reference=reference or not n_val,
+                part=part,
+            )
     rows = []
     for name, kept, total in (
         ("train", train, n_train),
@@ -603,9 +653,59 @@ def purged_tail_split(
     n_tail = min(max(1, math.ceil(idx.size * fraction)), idx.size - 1)
     tail = idx[-n_tail:]
     head = _purge(idx[:-n_tail], tail, times, ends, embargo_ns)
+    fit_scope.record_split(
+        where, times, ends, head, tail, embargo_ns=embargo_ns, reference=False
+    )
     if head.size == 0:
         raise InsufficientDataError(
             f"{where}: no fit rows left after purging against the early-stopping tail "
             f"({idx.size} training rows). Use more data or a smaller `fraction`."
         )
     return head, tail
+
+
+def purge_rows(
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    label_end: pd.Series,
+    embargo: pd.Timedelta = pd.Timedelta(0),  # noqa: B008  (immutable value)
+    *,
+    kind: str = "purge_rows",
+) -> np.ndarray:
+    """Drop the rows of ``train_idx`` whose labels overlap the rows ``test_idx``.
+
+    The module's purge rule for an arbitrary pair of row sets (e.g. the earlier
+    out-of-fold blocks against the block that checks a stacking ensemble).
+
+    Parameters
+    ----------
+    train_idx, test_idx : ndarray of int
+        Positional rows, ascending; ``test_idx`` non-empty.
+    label_end : Series of shape (n_bars,), datetime UTC
+        ``label_end`` of the whole X the positions refer to (its index = open times).
+    embargo : Timedelta, default 0
+    kind : str
+        Name under which the split is recorded for the leakage audit
+        (:mod:`perpml.evaluation.fit_scope`); it is a reference split there.
+
+    Returns
+    -------
+    ndarray of int
+        The kept rows of ``train_idx``.
+    """
+    where = "purge_rows"
+    embargo_ns = int(_check_embargo(embargo) / _NS)
+    index = label_end.index
+    times = _time_ns(index, where)
+    ends = _label_end_ns(label_end, index, where)
+    train = np.asarray(train_idx, dtype=np.int64)
+    test = np.asarray(test_idx, dtype=np.int64)
+    if test.size == 0:
+        raise ConfigError(
+            f"{where}: `test_idx` is empty; pass the rows to purge against."
+        )
+    kept = _purge(train, test, times, ends, embargo_ns)
+    fit_scope.record_split(
+        kind, times, ends, kept, test, embargo_ns=embargo_ns, reference=True
+    )
+    return kept

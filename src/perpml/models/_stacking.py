@@ -175,61 +175,140 @@ def average_combiner(kind: Kind, features: np.ndarray) -> np.ndarray:
     return np.column_stack([short, neutral, long_])
 
 
-def _score(kind: Kind, y: np.ndarray, out: np.ndarray) -> float:
-    """Higher is better: accuracy (classifier) or minus the MSE (regressor)."""
+def _losses(kind: Kind, y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Per-row loss: 0/1 error (classifier) or squared error (regressor)."""
     if kind == "classifier":
-        return float((out.argmax(axis=1) == y).mean())
-    return -float(np.mean((out - y) ** 2))
+        return (out.argmax(axis=1) != y).astype(np.float64)
+    return (out - y) ** 2
+
+
+def _clearly_better(loss_a: np.ndarray, loss_b: np.ndarray, lags: int) -> bool:
+    """Whether ``b`` beats ``a`` by more than one Newey–West s.e. of the paired
+    per-row loss difference (labels overlap, so rows are not independent)."""
+    from perpml.evaluation.audit import newey_west_se
+
+    diff = loss_a - loss_b
+    se = newey_west_se(diff, lags)
+    return bool(diff.mean() > (se if np.isfinite(se) else 0.0))
 
 
 def choose_combiner(
     kind: Kind,
     oof: np.ndarray,
     y: np.ndarray,
-    blocks: list[np.ndarray],
+    early: np.ndarray,
+    last: np.ndarray,
     columns: tuple[str, ...],
+    members: list[str] | tuple[str, ...],
+    lags: int = 0,
 ) -> dict[str, Any]:
-    """Stack only if it beats equal-weight averaging out of sample.
+    """Choose stacking, averaging or the best single member, out of sample.
 
-    A meta-model is fitted on the out-of-fold rows of every block but the last and
-    scored on the last block against the equal-weight average of the same base
-    outputs. Stacking is kept only if it scores strictly better (accuracy for
-    classifiers, MSE for regressors); otherwise the ensemble averages. With a
-    single block there is nothing to check on: stacking.
+    A meta-model is fitted on the out-of-fold rows ``early`` (the earlier blocks,
+    **purged** against the last one by the caller: their labels end before it
+    starts, minus the embargo) and scored on the last block ``last``, against the
+    equal-weight average of the same base outputs and against each base model
+    alone. Stacking is kept only if it beats both the average and the best member
+    by more than one Newey–West standard error (``lags`` lags) of the paired
+    per-row loss difference; otherwise the average, unless the best member beats
+    the average by that margin (then that member). The average is the default
+    because it has nothing to fit. Scores: accuracy for classifiers, minus the MSE
+    for regressors.
 
     Parameters
     ----------
     oof : ndarray of shape (n_rows, n_meta_features)
         Out-of-fold base outputs (NaN on rows without one).
     y : ndarray of shape (n_rows,)
-    blocks : list of ndarray of int
-        Row positions of the walk-forward test blocks, in time order.
+    early, last : ndarray of int
+        Row positions: the purged earlier out-of-fold rows (fit) and the last block
+        (score). An empty ``last`` means there is nothing to check on: stacking.
     columns : tuple of str
+    members : sequence of str
+        Base-model names, in meta-feature order.
 
     Returns
     -------
     dict
-        ``combiner`` ("stacking" or "average"), and when checked ``stacking_score``
-        and ``average_score`` on the last block.
+        ``combiner`` ("stacking", "average" or "member"), ``member`` (the chosen
+        base model's name, else None), ``reason`` (one sentence), and when checked
+        ``stacking_score``, ``average_score``, ``member_scores`` and the row counts
+        ``n_check_fit`` / ``n_check_score``.
     """
-    if len(blocks) < 2:
-        return {"combiner": "stacking"}
-    early = np.concatenate(blocks[:-1])
-    last = blocks[-1]
+    if len(last) == 0:
+        return {
+            "combiner": "stacking",
+            "member": None,
+            "reason": "a single out-of-fold block leaves nothing to check stacking "
+            "on; stacking kept",
+        }
+    counts = {"n_check_fit": int(len(early)), "n_check_score": int(len(last))}
     try:
+        if len(early) < 2:
+            raise InsufficientDataError("too few purged out-of-fold rows")
         meta = fit_meta(kind, oof[early], y[early], columns)
-    except InsufficientDataError:  # e.g. one class in the early blocks
-        return {"combiner": "average"}
+    except InsufficientDataError as exc:  # e.g. one class in the early blocks
+        return {
+            "combiner": "average",
+            "member": None,
+            "reason": f"no stacking check possible ({exc}): averaging",
+            **counts,
+        }
     if kind == "classifier":
         stacked = meta.predict_proba(oof[last])
         labels = y[last].astype(np.int64)
     else:
         stacked = meta.decision(oof[last])[:, 0]
         labels = y[last]
-    s_stack = _score(kind, labels, stacked)
-    s_avg = _score(kind, labels, average_combiner(kind, oof[last]))
+    width = 2 if kind == "classifier" else 1
+    loss_stack = _losses(kind, labels, stacked)
+    loss_avg = _losses(kind, labels, average_combiner(kind, oof[last]))
+    member_loss = {
+        str(name): _losses(
+            kind,
+            labels,
+            average_combiner(kind, oof[last][:, width * j : width * (j + 1)]),
+        )
+        for j, name in enumerate(members)
+    }
+
+    def score(loss: np.ndarray) -> float:
+        mean = float(loss.mean())
+        return 1.0 - mean if kind == "classifier" else -mean
+
+    s_stack, s_avg = score(loss_stack), score(loss_avg)
+    member_scores = {name: score(loss) for name, loss in member_loss.items()}
+    best = max(member_scores, key=lambda n: member_scores[n])
+    s_best = member_scores[best]
+    metric = "accuracy" if kind == "classifier" else "minus MSE"
+    scores = (
+        f"stacking {s_stack:.6g}, averaging {s_avg:.6g}, best member {best} "
+        f"{s_best:.6g} ({metric} on the {len(last)}-row purged check block; margin "
+        f"1 Newey-West s.e., {lags} lags)"
+    )
+    if _clearly_better(loss_avg, loss_stack, lags) and _clearly_better(
+        member_loss[best], loss_stack, lags
+    ):
+        combiner, member = "stacking", None
+        why = "stacking beats averaging and every member by more than 1 s.e."
+    elif _clearly_better(loss_avg, member_loss[best], lags):
+        combiner, member = "member", best
+        why = (
+            f"stacking does not clearly beat the member {best}, which beats "
+            "averaging by more than 1 s.e."
+        )
+    else:
+        combiner, member = "average", None
+        why = (
+            "stacking does not beat averaging and the best member by more than "
+            "1 s.e., and no member clearly beats averaging"
+        )
     return {
-        "combiner": "stacking" if s_stack > s_avg else "average",
+        "combiner": combiner,
+        "member": member,
+        "reason": f"{why}: {scores}",
         "stacking_score": s_stack,
         "average_score": s_avg,
+        "member_scores": member_scores,
+        **counts,
     }

@@ -39,9 +39,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from perpml.evaluation import fit_scope
 from perpml.evaluation.splits import (
     PurgedWalkForward,
     label_end_from_index,
+    purge_rows,
     purged_tail_split,
 )
 from perpml.exceptions import (
@@ -129,6 +131,13 @@ class EnsembleModel:
         columns) plus ``y``, indexed by bar open time (OOF rows only).
     oof_folds_ : dict of {"classifier", "regressor"} to list of OOFFold
         Provenance of every out-of-fold prediction.
+    combiner_ : dict of {"classifier", "regressor"} to str
+        How each half combines its base models: ``"stacking"`` (the meta-model),
+        ``"average"`` (equal weights) or ``"member"`` (one base model alone, named
+        in ``combiner_member_``), chosen on the last out-of-fold block with the
+        earlier blocks purged against it (:func:`~perpml.models._stacking.choose_combiner`).
+    combiner_reason_ : dict of str to str
+        Why, with the scores (also in ``ensemble.json``).
     feature_names_in_ : list of str
 
     Notes
@@ -225,9 +234,8 @@ class EnsembleModel:
         """Meta-model probabilities, shape (n_bars, 3), columns SHORT/NEUTRAL/LONG."""
         meta = self._fitted("classifier")
         features = self._meta_features("classifier", X)
-        if self._combiner("classifier") == "average":
-            return average_combiner("classifier", features)
-        return meta.predict_proba(features)
+        combined = self._combine("classifier", features)
+        return meta.predict_proba(features) if combined is None else combined
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Class per bar, int64 in {0, 1, 2} (argmax of :meth:`predict_proba`)."""
@@ -237,9 +245,8 @@ class EnsembleModel:
         """Stacked forward-return forecast per bar, shape (n_bars,), float64."""
         meta = self._fitted("regressor")
         features = self._meta_features("regressor", X)
-        if self._combiner("regressor") == "average":
-            return average_combiner("regressor", features)
-        return meta.decision(features)[:, 0]
+        combined = self._combine("regressor", features)
+        return meta.decision(features)[:, 0] if combined is None else combined
 
     def get_trading_decision(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """The seed's decision dict for each bar of ``X``.
@@ -312,6 +319,9 @@ class EnsembleModel:
                     "base_models": list(models),
                     "meta": meta.to_json(),
                     "combiner": self._combiner(kind),
+                    "member": getattr(self, "combiner_member_", {}).get(kind),
+                    "reason": getattr(self, "combiner_reason_", {}).get(kind),
+                    "check": getattr(self, "combiner_check_", {}).get(kind),
                     "n_oof_rows": self._n_oof_rows(kind),
                 }
             (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -373,6 +383,9 @@ class EnsembleModel:
         )
         ensemble.feature_names_in_ = [str(c) for c in manifest["feature_names"]]
         ensemble.combiner_ = {}
+        ensemble.combiner_member_ = {}
+        ensemble.combiner_reason_ = {}
+        ensemble.combiner_check_ = {}
         ensemble.n_oof_rows_ = {}
         for kind in ("classifier", "regressor"):
             section = manifest.get(kind)
@@ -383,6 +396,17 @@ class EnsembleModel:
                 )
                 # Files written before the averaging fallback always stacked.
                 ensemble.combiner_[kind] = section.get("combiner", "stacking")
+                ensemble.combiner_member_[kind] = section.get("member")
+                ensemble.combiner_reason_[kind] = section.get("reason") or ""
+                ensemble.combiner_check_[kind] = section.get("check") or {}
+                if ensemble.combiner_[kind] == "member" and (
+                    ensemble.combiner_member_[kind] not in loaded[kind]
+                ):
+                    raise ArtifactError(
+                        f"{file}: the {kind} combines as the single member "
+                        f"{ensemble.combiner_member_[kind]!r}, which is not one of its "
+                        f"base models {sorted(loaded[kind])}. Save the ensemble again."
+                    )
                 ensemble.n_oof_rows_[kind] = int(section.get("n_oof_rows", 0))
         return ensemble
 
@@ -507,7 +531,10 @@ class EnsembleModel:
                 "use more training data or fewer n_splits."
             )
         meta = fit_meta(kind, oof[rows], y.to_numpy()[rows], columns)
-        check = choose_combiner(kind, oof, y.to_numpy(), blocks, columns)
+        fit_scope.record_fit(
+            f"stacking meta-model ({kind})", "_LinearMeta", X.index[rows]
+        )
+        check = self._check_combiner(kind, oof, y, le, blocks, columns, list(bases))
 
         all_idx = np.arange(n)
         fit_idx, es_idx = purged_tail_split(
@@ -533,9 +560,59 @@ class EnsembleModel:
         self.oof_folds_[kind] = folds
         if not hasattr(self, "combiner_"):
             self.combiner_: dict[str, str] = {}
-            self.combiner_check_: dict[str, dict[str, float]] = {}
+            self.combiner_check_: dict[str, dict[str, Any]] = {}
+        if not hasattr(self, "combiner_member_"):
+            self.combiner_member_: dict[str, str | None] = {}
+            self.combiner_reason_: dict[str, str] = {}
         self.combiner_[kind] = check["combiner"]
-        self.combiner_check_[kind] = {k: v for k, v in check.items() if k != "combiner"}
+        self.combiner_member_[kind] = check["member"]
+        self.combiner_reason_[kind] = check["reason"]
+        self.combiner_check_[kind] = {
+            k: v for k, v in check.items() if k not in ("combiner", "member", "reason")
+        }
+
+    def _check_combiner(
+        self,
+        kind: Kind,
+        oof: np.ndarray,
+        y: pd.Series,
+        le: pd.Series,
+        blocks: list[np.ndarray],
+        columns: tuple[str, ...],
+        members: list[str],
+    ) -> dict[str, Any]:
+        """Stacking vs averaging vs best member on the last out-of-fold block.
+
+        The earlier blocks are purged against the last one (their labels must end
+        before it starts, minus the embargo): otherwise the check's meta-model
+        learns from rows whose labels cover the block that scores it.
+        """
+        if len(blocks) < 2:
+            return choose_combiner(
+                kind, oof, y.to_numpy(), blocks[0][:0], blocks[0][:0], columns, members
+            )
+        last = blocks[-1]
+        with fit_scope.scope(f"stacking_check.{kind}"):
+            early = purge_rows(
+                np.concatenate(blocks[:-1]),
+                last,
+                le,
+                self.embargo,
+                kind="stacking_check",
+            )
+            fit_scope.record_fit(
+                f"stacking check meta-model ({kind})", "_LinearMeta", le.index[early]
+            )
+            return choose_combiner(
+                kind,
+                oof,
+                y.to_numpy(),
+                early,
+                last,
+                columns,
+                members,
+                lags=int(self.horizon),
+            )
 
     def _initial_block(self, n: int) -> int | None:
         """Rows of the initial walk-forward block (None: equal blocks)."""
@@ -555,6 +632,18 @@ class EnsembleModel:
 
     def _combiner(self, kind: Kind) -> str:
         return str(getattr(self, "combiner_", {}).get(kind, "stacking"))
+
+    def _combine(self, kind: Kind, features: np.ndarray) -> np.ndarray | None:
+        """Averaged or single-member output; None when the meta-model stacks."""
+        combiner = self._combiner(kind)
+        if combiner == "average":
+            return average_combiner(kind, features)
+        if combiner == "member":
+            name = getattr(self, "combiner_member_", {}).get(kind)
+            names = list(getattr(self, f"{kind}s_"))
+            j = names.index(name)
+            return average_combiner(kind, features[:, meta_slot(kind, j)])
+        return None
 
     def _fitted(self, kind: Kind) -> _LinearMeta:
         meta = getattr(self, f"{kind}_meta_", None)

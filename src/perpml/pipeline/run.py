@@ -49,6 +49,7 @@ class RunResult:
     timings: dict[str, float]
     #: The run's answer (``metrics.json["verdict"]``); None without classifiers.
     verdict: Any = None
+    audit: Any = None  # perpml.evaluation.audit.AuditReport, None with --no-audit
 
 
 def _load_market(config: RunConfig) -> tuple[pd.DataFrame, RunConfig]:
@@ -318,7 +319,10 @@ def run_pipeline(
         config.split.embargo_bars if config.split.embargo_bars >= 0 else horizon
     )
 
-    with PhaseProgress(quiet=quiet) as progress:
+    from perpml.pipeline.audit_step import audit_recording, record_and_audit
+
+    # audit_recording: the splits and fits of this run, for the leakage audit.
+    with PhaseProgress(quiet=quiet) as progress, audit_recording() as recorder:
         # ---------------------------------------------------------------- Phase 1
         with progress.phase("Phase 1: market data", total=2):
             progress.stage(f"loading {config.data.source} data")
@@ -391,7 +395,7 @@ def run_pipeline(
             }
             X_all, parts = _skip_long_calendar(X_all, parts, skipped)
             progress.stage("selecting features on the training split")
-            selected = _select(config, parts["train"])
+            selected = _select(config, parts["train"], embargo)
             progress.advance(f"{len(selected)} selected")
             fs_id = feature_set_id(
                 selected,
@@ -427,7 +431,7 @@ def run_pipeline(
 
             contexts = scoring.lstm_contexts(features, parts, interval)
             results, pipeline = _train_zoo(
-                config, parts, horizon, run_dir, progress, contexts
+                config, parts, horizon, run_dir, progress, embargo, contexts
             )
             stages.update({f"train {n}": r.seconds for n, r in results.items()})
             clock = time.perf_counter()
@@ -528,6 +532,11 @@ def run_pipeline(
             "stage_seconds": stages,
         }
         write_json_atomic(run_dir / "run.json", run_info)
+        audit = record_and_audit(
+            run_dir, recorder, progress=progress, enabled=config.audit.enabled
+        )
+        run_info["timings"] = progress.timings
+        write_json_atomic(run_dir / "run.json", run_info)
 
         if config.report.enabled:
             from perpml.report import build_run_report
@@ -547,10 +556,15 @@ def run_pipeline(
         feature_set_id=fs_id,
         timings=dict(progress.timings),
         verdict=verdict,
+        audit=audit,
     )
 
 
-def _select(config: RunConfig, train: tuple[pd.DataFrame, pd.DataFrame]) -> list[str]:
+def _select(
+    config: RunConfig,
+    train: tuple[pd.DataFrame, pd.DataFrame],
+    embargo: pd.Timedelta,
+) -> list[str]:
     from perpml.evaluation.selection import select_features
 
     X_train, y_train = train
@@ -564,6 +578,7 @@ def _select(config: RunConfig, train: tuple[pd.DataFrame, pd.DataFrame]) -> list
             correlation_threshold=config.features.correlation_threshold,
             label_end=y_train["label_end"],
             n_jobs=config.models.n_jobs,
+            embargo=embargo,
         )
     )
 
@@ -574,6 +589,7 @@ def _train_zoo(
     horizon: int,
     run_dir: Path,
     progress: PhaseProgress,
+    embargo: pd.Timedelta,
     lstm_context: tuple[pd.DataFrame | None, pd.DataFrame | None] = (None, None),
 ) -> tuple[dict[str, Any], Any]:
     from perpml.pipeline.training import MLTrainingPipeline
@@ -614,6 +630,7 @@ def _train_zoo(
         horizon=horizon,
         lstm_targets=lstm_targets,
         lstm_context=lstm_context,
+        embargo=embargo,
     )
     return results, pipeline
 

@@ -146,6 +146,7 @@ class MLTrainingPipeline:
         horizon: int = 12,
         lstm_targets: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None,
         lstm_context: tuple[pd.DataFrame | None, pd.DataFrame | None] | None = None,
+        embargo: pd.Timedelta | None = None,
     ) -> dict[str, ModelResult]:
         """Scale, train every model, evaluate on validation and test, save.
 
@@ -176,6 +177,11 @@ class MLTrainingPipeline:
             of its first windows, so it is scored on every validation/test row like
             the other models. Rows only, never labels. ``None`` entries: no context
             (the first ``lookback - 1`` rows of that period are then not scored).
+        embargo : Timedelta, optional
+            The run's embargo, applied to the ensemble's internal folds, its
+            early-stopping tails and its stacking check. Default: ``horizon`` bars
+            (the run's default ``[split] embargo_bars``), the bar length taken from
+            ``X_train``'s most common spacing.
 
         Returns
         -------
@@ -244,6 +250,9 @@ class MLTrainingPipeline:
                 y_test_reg,
                 label_end_train,
                 horizon,
+                _default_embargo(X_train.index, horizon)
+                if embargo is None
+                else embargo,
             )
         return self.results
 
@@ -288,6 +297,7 @@ class MLTrainingPipeline:
         yte_reg: pd.Series,
         label_end_train: pd.Series | None,
         horizon: int,
+        embargo: pd.Timedelta,
     ) -> None:
         from perpml.evaluation.metrics import (
             classification_metrics,
@@ -303,6 +313,7 @@ class MLTrainingPipeline:
             n_splits=self.ensemble_splits,
             label_end=label_end_train,
             horizon=horizon,
+            embargo=embargo,
             random_state=self.random_state,
         )
         # The zoo's models were trained on exactly these rows (early-stopped on the
@@ -337,6 +348,7 @@ class MLTrainingPipeline:
             test=classification_metrics(yte_class, pred, proba),
             predictions=cls_pred,
             seconds=seconds,
+            extra=_combiner_info(ensemble, "classifier"),
         )
         ret = np.asarray(ensemble.predict_return(Xte), dtype=float)
         self.results["ensemble_regressor"] = ModelResult(
@@ -348,7 +360,25 @@ class MLTrainingPipeline:
                 {"y_true": yte_reg, "y_pred": ret}, index=Xte.index
             ),
             seconds=0.0,
+            extra=_combiner_info(ensemble, "regressor"),
         )
+
+
+def _default_embargo(index: pd.Index, horizon: int) -> pd.Timedelta:
+    """``horizon`` bars, the bar length being the index's most common spacing."""
+    if len(index) < 2:
+        return pd.Timedelta(0)
+    step = pd.Series(index[1:] - index[:-1]).mode().iloc[0]
+    return pd.Timedelta(step) * int(horizon)
+
+
+def _combiner_info(ensemble: Any, kind: str) -> dict[str, Any]:
+    """How the ensemble half combines its members and why (``ensemble.json`` too)."""
+    return {
+        "combiner": ensemble.combiner_.get(kind),
+        "member": ensemble.combiner_member_.get(kind),
+        "reason": ensemble.combiner_reason_.get(kind),
+    }
 
 
 def _first_column(y: pd.Series | pd.DataFrame) -> pd.Series:
