@@ -532,9 +532,19 @@ def run_pipeline(
             "stage_seconds": stages,
         }
         write_json_atomic(run_dir / "run.json", run_info)
+        clock = time.perf_counter()
         audit = record_and_audit(
             run_dir, recorder, progress=progress, enabled=config.audit.enabled
         )
+        if audit is not None:
+            stages["audit"] = time.perf_counter() - clock
+            if verdict is not None:
+                from dataclasses import replace
+
+                from perpml.evaluation.verdict import attach_audit
+
+                attach_audit(run_dir / "metrics.json", bool(audit.passed))
+                verdict = replace(verdict, audit_passed=bool(audit.passed))
         run_info["timings"] = progress.timings
         write_json_atomic(run_dir / "run.json", run_info)
 
