@@ -332,8 +332,8 @@ def select_features(
     correlation_threshold: float | None = 0.95,
     label_end: pd.Series | None = None,
     random_state: int = 42,
-    embargo: pd.Timedelta | None = None,
     n_jobs: int = 1,
+    embargo: pd.Timedelta | None = None,
 ) -> list[str]:
     """Choose features on **training rows only**: correlation filter, then ranking.
 
@@ -351,11 +351,11 @@ def select_features(
     label_end : Series of shape (n_train,), optional
         Needed for ``"permutation"``.
     random_state : int, default 42
-    embargo : Timedelta, optional
-        The run's embargo, for ``"permutation"``'s tail (see ImportanceSelector).
     n_jobs : int, default 1
         LightGBM threads of the ranking model (the result does not depend on it;
         2 is ~1.7x faster on an otherwise idle 2-core machine).
+    embargo : Timedelta, optional
+        The run's embargo, for ``"permutation"``'s tail (see ImportanceSelector).
 
     Returns
     -------
@@ -376,7 +376,7 @@ def select_features(
         method=method,
         label_end=label_end,
         random_state=random_state,
-        embargo=embargo,
         n_jobs=n_jobs,
+        embargo=embargo,
     ).fit(X_train[columns], y_train)
     return list(ranker.selected_features_)

@@ -47,9 +47,9 @@ class RunResult:
     oracle_accuracy: float | None
     feature_set_id: str
     timings: dict[str, float]
-    audit: Any = None  # perpml.evaluation.audit.AuditReport, None with --no-audit
     #: The run's answer (``metrics.json["verdict"]``); None without classifiers.
     verdict: Any = None
+    audit: Any = None  # perpml.evaluation.audit.AuditReport, None with --no-audit
 
 
 def _load_market(config: RunConfig) -> tuple[pd.DataFrame, RunConfig]:
@@ -540,13 +540,19 @@ def run_pipeline(
             "backtest": backtest_note,
         }
         write_json_atomic(run_dir / "run.json", run_info)
+        clock = time.perf_counter()
         audit = record_and_audit(
             run_dir, recorder, progress=progress, enabled=config.audit.enabled
         )
-        if audit is not None and verdict is not None:
-            from perpml.evaluation.verdict import attach_audit
+        if audit is not None:
+            stages["audit"] = time.perf_counter() - clock
+            if verdict is not None:
+                from dataclasses import replace
 
-            attach_audit(run_dir / "metrics.json", audit.passed)
+                from perpml.evaluation.verdict import attach_audit
+
+                attach_audit(run_dir / "metrics.json", bool(audit.passed))
+                verdict = replace(verdict, audit_passed=bool(audit.passed))
         run_info["timings"] = progress.timings
         write_json_atomic(run_dir / "run.json", run_info)
 
@@ -567,8 +573,8 @@ def run_pipeline(
         oracle_accuracy=oracle,
         feature_set_id=fs_id,
         timings=dict(progress.timings),
-        audit=audit,
         verdict=verdict,
+        audit=audit,
     )
 
 
@@ -645,8 +651,8 @@ def _select(
             method=config.features.selection,
             correlation_threshold=config.features.correlation_threshold,
             label_end=y_train["label_end"],
-            embargo=embargo,
             n_jobs=config.models.n_jobs,
+            embargo=embargo,
         )
     )
 
@@ -697,8 +703,8 @@ def _train_zoo(
         label_end_train=ytr["label_end"],
         horizon=horizon,
         lstm_targets=lstm_targets,
-        embargo=embargo,
         lstm_context=lstm_context,
+        embargo=embargo,
     )
     return results, pipeline
 

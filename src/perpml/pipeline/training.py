@@ -145,8 +145,8 @@ class MLTrainingPipeline:
         label_end_train: pd.Series | None = None,
         horizon: int = 12,
         lstm_targets: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None,
-        embargo: pd.Timedelta | None = None,
         lstm_context: tuple[pd.DataFrame | None, pd.DataFrame | None] | None = None,
+        embargo: pd.Timedelta | None = None,
     ) -> dict[str, ModelResult]:
         """Scale, train every model, evaluate on validation and test, save.
 
@@ -171,17 +171,17 @@ class MLTrainingPipeline:
         lstm_targets : (train, val, test) DataFrames, optional
             ``target_return`` and ``target_oi_change`` for the LSTM's two outputs;
             without it the LSTM forecasts the return only.
-        embargo : Timedelta, optional
-            The run's embargo, applied to the ensemble's internal folds, its
-            early-stopping tails and its stacking check. Default: ``horizon`` bars
-            (the run's default ``[split] embargo_bars``), the bar length taken from
-            ``X_train``'s most common spacing.
         lstm_context : (val_context, test_context), optional
             Unscaled feature rows immediately preceding ``X_val`` / ``X_test`` (e.g.
             the purged gap before each period): the LSTM reads them as the history
             of its first windows, so it is scored on every validation/test row like
             the other models. Rows only, never labels. ``None`` entries: no context
             (the first ``lookback - 1`` rows of that period are then not scored).
+        embargo : Timedelta, optional
+            The run's embargo, applied to the ensemble's internal folds, its
+            early-stopping tails and its stacking check. Default: ``horizon`` bars
+            (the run's default ``[split] embargo_bars``), the bar length taken from
+            ``X_train``'s most common spacing.
 
         Returns
         -------
