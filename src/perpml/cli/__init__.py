@@ -7,7 +7,7 @@ errors and exits with status 2.
 
 from __future__ import annotations
 
-from perpml.cli import features, report, run, validate  # noqa: F401  (registers)
+from perpml.cli import features, report, run, tune, validate  # noqa: F401  (registers)
 from perpml.cli._app import app
 from perpml.cli.seed import seed_main
 

@@ -123,6 +123,10 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress output.")
     ] = False,
+    params: Annotated[
+        Path | None,
+        typer.Option("--params", help="Tuned params file from `perpml tune`."),
+    ] = None,
 ) -> None:
     """Run data → features → models → report and write a run directory.
 
@@ -160,6 +164,8 @@ def run(
         )
         if no_report:
             cfg = cfg.with_overrides("report", enabled=False)
+        if params is not None:
+            cfg = cfg.with_overrides("models", params_file=str(params))
         result = run_pipeline(
             cfg, out, quiet=True if quiet else None, overwrite=overwrite
         )

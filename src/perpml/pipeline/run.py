@@ -254,12 +254,15 @@ def run_pipeline(
     from perpml.features import build_features, feature_set_id
     from perpml.features.targets import make_targets
     from perpml.pipeline.artifacts import export_prepared_datasets, library_versions
+    from perpml.tuning.params_file import read_params_file, record_tuned_params
 
     if out_dir is not None:
         # Checked before loading so a bad --out fails fast.
         candidate = Path(out_dir)
         if candidate.exists() and not candidate.is_dir():
             prepare_run_dir(candidate, overwrite=overwrite)
+    if config.models.params_file:
+        read_params_file(config.models.params_file)  # a bad file fails before Phase 1
     tcfg = config.targets
     horizon = tcfg.horizon
     embargo_bars = (
@@ -411,6 +414,7 @@ def run_pipeline(
             "versions": library_versions(),
             "oracle_accuracy": oracle,
             "timings": progress.timings,
+            **record_tuned_params(config.models.params_file, run_dir),
         }
         _write_json(run_dir / "run.json", run_info)
 
@@ -468,6 +472,7 @@ def _train_zoo(
         output_dir=run_dir / "models",
         ensemble_splits=config.models.ensemble_splits,
         on_stage=on_stage,
+        params_file=config.models.params_file,
     )
     (Xtr, ytr), (Xva, yva), (Xte, yte) = parts["train"], parts["val"], parts["test"]
     lstm_targets = None
