@@ -21,6 +21,7 @@ killed process there stays RUNNING (harmless for the search, visible in the summ
 from __future__ import annotations
 
 import re
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     import optuna
 
 __all__ = [
+    "close_storage",
     "fail_stale_trials",
     "normalize_url",
     "open_storage",
@@ -109,28 +111,52 @@ def open_storage(
             f"{heartbeat_interval} and {grace_period}. Fix --heartbeat / --grace."
         )
     url = normalize_url(str(value))
-    try:
-        with warnings.catch_warnings():
-            # heartbeat_interval / grace_period are flagged experimental by Optuna.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs={"pool_pre_ping": True},
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-            )
-    except ImportError as exc:
-        raise ConfigError(
-            f"The database driver for {redact_url(url)!r} is missing ({exc}). Install "
-            "it (PostgreSQL: pip install 'psycopg[binary]') or fix --storage."
-        ) from None
-    except Exception as exc:  # sqlalchemy raises many types; report them all alike
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        raise ConfigError(
-            f"Cannot open the study database {redact_url(url)!r}: "
-            f"{type(exc).__name__}: {redact_url(first)}. Check the URL given to "
-            "--storage and that the server is running."
-        ) from None
+    for attempt in range(5):
+        try:
+            return _rdb_storage(url, heartbeat_interval, grace_period)
+        except Exception as exc:  # sqlalchemy raises many types; report them alike
+            if _is_creation_race(exc) and attempt < 4:
+                # Workers started together on an empty database race to create
+                # Optuna's tables; the loser sees "already exists" and retries.
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            if isinstance(exc, ImportError):
+                raise ConfigError(
+                    f"The database driver for {redact_url(url)!r} is missing ({exc}). "
+                    "Install it (PostgreSQL: pip install 'psycopg[binary]') or fix "
+                    "--storage."
+                ) from None
+            text = str(exc).strip()
+            first = text.splitlines()[0] if text else repr(exc)
+            raise ConfigError(
+                f"Cannot open the study database {redact_url(url)!r}: "
+                f"{type(exc).__name__}: {redact_url(first)}. Check the URL given to "
+                "--storage and that the server is running."
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _rdb_storage(
+    url: str, heartbeat_interval: int, grace_period: int | None
+) -> optuna.storages.RDBStorage:
+    import optuna
+
+    with warnings.catch_warnings():
+        # heartbeat_interval / grace_period are flagged experimental by Optuna.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs={"pool_pre_ping": True},
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+        )
+
+
+def _is_creation_race(exc: Exception) -> bool:
+    text = str(exc)
+    return type(exc).__name__ in ("IntegrityError", "ProgrammingError") and (
+        "already exists" in text or "duplicate key" in text
+    )
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
@@ -140,3 +166,12 @@ def fail_stale_trials(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+def close_storage(storage: optuna.storages.BaseStorage) -> None:
+    """Close a database storage's connections (a no-op for other storages)."""
+    backend = getattr(storage, "_backend", storage)  # a study wraps it in a cache
+    engine = getattr(backend, "engine", None)
+    if engine is not None:
+        backend.remove_session()
+        engine.dispose()
