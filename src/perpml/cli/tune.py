@@ -241,6 +241,8 @@ def tune(
     from perpml.tuning.study import run_study
 
     try:
+        if n_trials < 1:
+            raise ConfigError(f"--n-trials must be a positive integer, got {n_trials}.")
         names = model or ["all"]
         specs = (
             list(MODEL_SPECS.values())
