@@ -140,3 +140,22 @@ def test_unreachable_database_is_a_config_error():
 
     with pytest.raises(ConfigError, match="--storage"):
         open_storage("postgresql://nobody:pw@127.0.0.1:9/none")
+
+
+def test_optimize_all_models_returns_pipeline_names(small_frame):
+    X, y, r, _ = small_frame
+    results = perpml.optimize_all_models(
+        X.iloc[:600],
+        y.iloc[:600],
+        r.iloc[:600],
+        X.iloc[600:750],
+        y.iloc[600:750],
+        r.iloc[600:750],
+        n_trials=1,
+        models=["xgboost_classifier", "xgboost_regressor"],
+        options=FAST,
+    )
+    assert set(results) == {"xgb_classifier", "xgb_regressor"}
+    assert "gamma" not in results["xgb_regressor"]["best_params"]
+    for result in results.values():
+        assert {"best_params", "best_score", "study"} <= set(result)
