@@ -58,6 +58,13 @@ _EXPORTS: dict[str, str] = {
     "ModelInterpreter": "perpml.explain",
     "ModelPerformanceReporter": "perpml.report",
     "build_run_report": "perpml.report",
+    # tuning
+    "optimize_xgboost_classifier": "perpml.tuning",
+    "optimize_lightgbm_classifier": "perpml.tuning",
+    "optimize_catboost_classifier": "perpml.tuning",
+    "optimize_xgboost_regressor": "perpml.tuning",
+    "optimize_neural_network": "perpml.tuning",
+    "optimize_all_models": "perpml.tuning",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -178,6 +178,8 @@ class ModelConfig:
     random_state: int = 42
     n_jobs: int = 2
     ensemble_splits: int = 2
+    # Tuned params ({model: params}) from `perpml tune`; see docs/tuning.md.
+    params_file: str | None = None
 
 
 @dataclass(frozen=True)

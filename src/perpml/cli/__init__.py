@@ -16,6 +16,7 @@ from perpml.cli import (  # noqa: F401  (importing a command module registers it
     report,
     run,
     store,
+    tune,
     validate,
 )
 from perpml.cli._app import app

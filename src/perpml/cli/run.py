@@ -215,6 +215,10 @@ def run(
     no_store: Annotated[
         bool, typer.Option("--no-store", help="Neither read nor write the store.")
     ] = False,
+    params: Annotated[
+        Path | None,
+        typer.Option("--params", help="Tuned params file from `perpml tune`."),
+    ] = None,
 ) -> None:
     """Run data → features → models → report and write a run directory.
 
@@ -271,6 +275,8 @@ def run(
             dir=str(store_dir) if store_dir else None,
             enabled=False if no_store else None,
         )
+        if params is not None:
+            cfg = cfg.with_overrides("models", params_file=str(params))
         result = run_pipeline(
             cfg, out, quiet=True if quiet else None, overwrite=overwrite
         )

@@ -310,9 +310,12 @@ def run_pipeline(
     from perpml.features.targets import make_targets
     from perpml.rundir.datasets import export_prepared_datasets, library_versions
     from perpml.store.offline import cached_features
+    from perpml.tuning.params_file import read_params_file, record_tuned_params
 
     if out_dir is not None:
         check_run_dir(Path(out_dir), overwrite=overwrite)
+    if config.models.params_file:
+        read_params_file(config.models.params_file)  # a bad file fails before Phase 1
     tcfg = config.targets
     horizon = tcfg.horizon
     embargo_bars = (
@@ -538,6 +541,7 @@ def run_pipeline(
             "timings": progress.timings,
             "stage_seconds": stages,
             "backtest": backtest_note,
+            **record_tuned_params(config.models.params_file, run_dir),
         }
         write_json_atomic(run_dir / "run.json", run_info)
         clock = time.perf_counter()
@@ -615,7 +619,14 @@ def _backtest(
         return line
     with progress.phase("Backtest", total=1):
         progress.stage("backtest net of fees, slippage and funding")
-        tuning = int(getattr(config.models, "n_tuning_trials", 0) or 0)
+        # The DSR counts every configuration tried: the models compared here plus
+        # the tuning trials behind the params file (read from what the study ran).
+        tuning = 0
+        if config.models.params_file:
+            from perpml.tuning.params_file import read_params_file
+
+            tuned = read_params_file(config.models.params_file)
+            tuning = int(sum(dict(tuned.n_trials).values()))
         summary = run_backtest_step(
             config,
             market,
@@ -678,6 +689,7 @@ def _train_zoo(
         output_dir=run_dir / "models",
         ensemble_splits=config.models.ensemble_splits,
         on_stage=on_stage,
+        params_file=config.models.params_file,
     )
     (Xtr, ytr), (Xva, yva), (Xte, yte) = parts["train"], parts["val"], parts["test"]
     lstm_targets = None

@@ -71,6 +71,9 @@ class MLTrainingPipeline:
         Walk-forward folds the stacking ensemble uses for its out-of-fold predictions.
     model_params : dict, optional
         ``{model_name: params}`` overrides, e.g. tuned parameters.
+    params_file : path, optional
+        Tuned-params file of ``perpml tune`` (``[models] params_file``); its params
+        apply to every model it names, under ``model_params``.
     on_stage : callable, optional
         Called with a short text before each model is trained (progress display).
     """
@@ -84,12 +87,18 @@ class MLTrainingPipeline:
         ensemble_splits: int = 2,
         model_params: dict[str, dict[str, Any]] | None = None,
         on_stage: ProgressCallback | None = None,
+        params_file: str | Path | None = None,
     ) -> None:
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.ensemble_splits = ensemble_splits
         self.model_params = dict(model_params or {})
+        if params_file is not None:
+            from perpml.tuning.params_file import read_params_file
+
+            tuned = read_params_file(params_file).params
+            self.model_params = {**tuned, **self.model_params}
         self.on_stage = on_stage
         self.models: dict[str, Any] = {}
         self.ensemble: Any = None
