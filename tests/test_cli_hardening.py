@@ -379,3 +379,25 @@ def test_a_feed_that_misses_the_training_period_is_named(tmp_path):
     assert result.exit_code == 0, result.output
     assert "input open_interest: all" in result.output
     assert "too late for the training period" in result.output
+
+
+@pytest.mark.slow
+def test_constant_zero_input_is_named_on_the_console_and_as_the_reason(tmp_path):
+    frame = simulate_market(symbol="ETHUSDT", days=5, seed=4).frame
+    canonical = frame[
+        ["open", "high", "low", "close", "volume", "open_interest"]
+    ].copy()
+    canonical["open_interest"] = 0.0
+    path = tmp_path / "ETHUSDT-5m.csv"
+    canonical.rename_axis("timestamp").reset_index().to_csv(path, index=False)
+    result = invoke(
+        "run", "--path", path, "--out", tmp_path / "r", "--no-report", "--no-backtest",
+        "--features", "5", "--skip-lstm", "--skip-catboost", "--skip-nn",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "warning: open_interest is zero on every bar" in result.output
+    skipped = json.loads((tmp_path / "r" / "run.json").read_text())["skipped_features"]
+    reasons = [
+        r for n, r in skipped.items() if n.startswith("oi_") and "absent" not in r
+    ]
+    assert reasons and all("constant (zero)" in r for r in reasons), reasons

@@ -285,7 +285,7 @@ def _check_spacing(index: pd.DatetimeIndex, interval: str | None) -> list[Violat
                     None,
                     len(diffs),
                     _first(unique[1:]),
-                    "Resample to a supported interval, or pass `interval=` explicitly.",
+                    "Resample to a supported interval, or pass --interval (config key [data] interval; `interval=` in Python).",
                     f"the most common bar spacing must be one of {', '.join(INTERVALS)}; "
                     f"got {mode}",
                 )
@@ -567,7 +567,7 @@ def check_market_data(
                 None,
                 len(frame),
                 (),
-                "Load a longer period (larger `days=`) or lower the requirement.",
+                "Load a longer period (a larger --days / [data] days; `days=` in Python) or lower the requirement.",
                 f"the frame must have at least {min_rows} row(s); got {len(frame)}",
             )
         )

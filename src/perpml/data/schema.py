@@ -115,7 +115,7 @@ def infer_interval(index: pd.DatetimeIndex) -> str:
 
     if len(index) < 2:
         raise DataContractError(
-            "Cannot infer the bar interval from fewer than 2 rows; pass `interval=`."
+            "Cannot infer the bar interval from fewer than 2 rows; pass --interval (config key [data] interval; `interval=` in Python)."
         )
     step = pd.Series(index[1:] - index[:-1]).mode().iloc[0]
     for name, length in INTERVALS.items():

@@ -233,6 +233,44 @@ def _usable_rows(
     return kept.loc[ok], targets.loc[ok], dropped
 
 
+def _constant_input_reasons(
+    dropped: dict[str, str], quality: dict[str, Any]
+) -> dict[str, str]:
+    """Name a constant input column as the reason, not "warm-up" or "NaN"."""
+    constant = set(quality.get("constant_columns") or [])
+    if not constant or not dropped:
+        return dropped
+    from perpml.features import list_features
+
+    table = list_features().set_index("name")
+    out = dict(dropped)
+    for name in dropped:
+        if name not in table.index:
+            continue
+        inputs = table.at[name, "inputs"]
+        found = (_raw_column(i, constant) for i in _as_tuple(inputs))
+        hit = sorted({column for column in found if column is not None})
+        if hit:
+            out[name] = (
+                f"input column {', '.join(hit)} is constant (zero) on every bar, so "
+                "the feature carries no information"
+            )
+    return out
+
+
+def _as_tuple(inputs: object) -> tuple[str, ...]:
+    return (inputs,) if isinstance(inputs, str) else tuple(inputs)  # type: ignore[arg-type]
+
+
+def _raw_column(name: str, columns: object) -> str | None:
+    """The market column a registry input is built from (``log_open_interest`` ->
+    ``open_interest``), if it is one of ``columns``; else None."""
+    for column in columns:  # type: ignore[attr-defined]
+        if name == column or name.endswith(f"_{column}"):
+            return str(column)
+    return None
+
+
 #: Canonical columns that are the main kline series, not an optional feed.
 _PRICE_COLUMNS = frozenset({"open", "high", "low", "close", "volume"})
 
@@ -250,10 +288,12 @@ def dropped_feed_lines(
 
     table = list_features()
     by_input: dict[str, list[str]] = {}
+    optional = [c for c in market.columns if c not in _PRICE_COLUMNS]
     for name, inputs in zip(table["name"], table["inputs"], strict=True):
-        for column in (inputs,) if isinstance(inputs, str) else inputs:
-            if column not in _PRICE_COLUMNS:
-                by_input.setdefault(str(column), []).append(str(name))
+        for given in _as_tuple(inputs):
+            column = _raw_column(given, optional)
+            if column is not None:
+                by_input.setdefault(column, []).append(str(name))
     lines = []
     for column, names in sorted(by_input.items()):
         if column not in market.columns:
@@ -342,6 +382,8 @@ def run_pipeline(
             write_text_atomic(run_dir / "config.toml", dump_config(config))
             progress.advance("validated")
             quality = data_quality_report(market)
+            for warning in quality.get("warnings") or []:
+                progress.warn(str(warning))
             fingerprint = data_fingerprint(market)
             progress.advance(f"{len(market):,} bars")
         interval = interval_to_timedelta(market.attrs["interval"])
@@ -371,6 +413,7 @@ def run_pipeline(
                 targets,
                 decide_on=1 - config.split.val_fraction - config.split.test_fraction,
             )
+            sparse = _constant_input_reasons(sparse, quality)
             skipped.update(sparse)
             for line in dropped_feed_lines(sparse, market, features.columns):
                 progress.warn(line)

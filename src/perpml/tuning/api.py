@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -253,34 +253,6 @@ def tune_model(
     )
 
 
-def _seed_api(
-    model: str,
-    X_train: pd.DataFrame,
-    y_train: Any,
-    X_val: pd.DataFrame | None,
-    y_val: Any,
-    n_trials: int,
-    label_end: pd.Series | None,
-    storage: str | Path | None,
-    study_name: str | None,
-    timeout: float | None,
-    options: TuningOptions | None,
-) -> dict[str, Any]:
-    return tune_model(
-        model,
-        X_train,
-        y_train,
-        X_val,
-        y_val,
-        n_trials,
-        label_end=label_end,
-        storage=storage,
-        study_name=study_name,
-        timeout=timeout,
-        options=options,
-    ).as_dict()
-
-
 _SEED_DOC = """Tune {what} (the seed's ``{func}``).
 
     Parameters
@@ -303,175 +275,91 @@ _SEED_DOC = """Tune {what} (the seed's ``{func}``).
     """
 
 
-def optimize_xgboost_classifier(
-    X_train: pd.DataFrame,
-    y_train: Any,
-    X_val: pd.DataFrame | None = None,
-    y_val: Any = None,
-    n_trials: int = 100,
-    *,
-    label_end: pd.Series | None = None,
-    storage: str | Path | None = None,
-    study_name: str | None = None,
-    timeout: float | None = None,
-    options: TuningOptions | None = None,
-) -> dict[str, Any]:
-    return _seed_api(
-        "xgb_classifier",
-        X_train,
-        y_train,
-        X_val,
-        y_val,
-        n_trials,
-        label_end,
-        storage,
-        study_name,
-        timeout,
-        options,
-    )
+class SeedOptimizer(Protocol):
+    """The signature of the seed's ``optimize_<model>`` functions."""
+
+    def __call__(
+        self,
+        X_train: pd.DataFrame,
+        y_train: Any,
+        X_val: pd.DataFrame | None = None,
+        y_val: Any = None,
+        n_trials: int = 100,
+        *,
+        label_end: pd.Series | None = None,
+        storage: str | Path | None = None,
+        study_name: str | None = None,
+        timeout: float | None = None,
+        options: TuningOptions | None = None,
+    ) -> dict[str, Any]: ...
 
 
-def optimize_lightgbm_classifier(
-    X_train: pd.DataFrame,
-    y_train: Any,
-    X_val: pd.DataFrame | None = None,
-    y_val: Any = None,
-    n_trials: int = 100,
-    *,
-    label_end: pd.Series | None = None,
-    storage: str | Path | None = None,
-    study_name: str | None = None,
-    timeout: float | None = None,
-    options: TuningOptions | None = None,
-) -> dict[str, Any]:
-    return _seed_api(
-        "lgb_classifier",
-        X_train,
-        y_train,
-        X_val,
-        y_val,
-        n_trials,
-        label_end,
-        storage,
-        study_name,
-        timeout,
-        options,
-    )
+def _seed_optimizer(model: str, func: str, what: str, cls: str) -> SeedOptimizer:
+    """One of the seed's ``optimize_<model>`` functions: :func:`tune_model` as a dict."""
+
+    def optimize(
+        X_train: pd.DataFrame,
+        y_train: Any,
+        X_val: pd.DataFrame | None = None,
+        y_val: Any = None,
+        n_trials: int = 100,
+        *,
+        label_end: pd.Series | None = None,
+        storage: str | Path | None = None,
+        study_name: str | None = None,
+        timeout: float | None = None,
+        options: TuningOptions | None = None,
+    ) -> dict[str, Any]:
+        return tune_model(
+            model,
+            X_train,
+            y_train,
+            X_val,
+            y_val,
+            n_trials,
+            label_end=label_end,
+            storage=storage,
+            study_name=study_name,
+            timeout=timeout,
+            options=options,
+        ).as_dict()
+
+    optimize.__name__ = optimize.__qualname__ = func
+    optimize.__doc__ = _SEED_DOC.format(what=what, func=func, cls=cls)
+    return optimize
 
 
-def optimize_catboost_classifier(
-    X_train: pd.DataFrame,
-    y_train: Any,
-    X_val: pd.DataFrame | None = None,
-    y_val: Any = None,
-    n_trials: int = 100,
-    *,
-    label_end: pd.Series | None = None,
-    storage: str | Path | None = None,
-    study_name: str | None = None,
-    timeout: float | None = None,
-    options: TuningOptions | None = None,
-) -> dict[str, Any]:
-    return _seed_api(
-        "cat_classifier",
-        X_train,
-        y_train,
-        X_val,
-        y_val,
-        n_trials,
-        label_end,
-        storage,
-        study_name,
-        timeout,
-        options,
-    )
-
-
-def optimize_xgboost_regressor(
-    X_train: pd.DataFrame,
-    y_train: Any,
-    X_val: pd.DataFrame | None = None,
-    y_val: Any = None,
-    n_trials: int = 100,
-    *,
-    label_end: pd.Series | None = None,
-    storage: str | Path | None = None,
-    study_name: str | None = None,
-    timeout: float | None = None,
-    options: TuningOptions | None = None,
-) -> dict[str, Any]:
-    return _seed_api(
-        "xgb_regressor",
-        X_train,
-        y_train,
-        X_val,
-        y_val,
-        n_trials,
-        label_end,
-        storage,
-        study_name,
-        timeout,
-        options,
-    )
-
-
-def optimize_neural_network(
-    X_train: pd.DataFrame,
-    y_train: Any,
-    X_val: pd.DataFrame | None = None,
-    y_val: Any = None,
-    n_trials: int = 100,
-    *,
-    label_end: pd.Series | None = None,
-    storage: str | Path | None = None,
-    study_name: str | None = None,
-    timeout: float | None = None,
-    options: TuningOptions | None = None,
-) -> dict[str, Any]:
-    return _seed_api(
-        "nn_regressor",
-        X_train,
-        y_train,
-        X_val,
-        y_val,
-        n_trials,
-        label_end,
-        storage,
-        study_name,
-        timeout,
-        options,
-    )
-
-
-for _func, _what, _cls in (
-    (
-        optimize_xgboost_classifier,
-        "the XGBoost entry classifier",
-        "XGBoostEntryPredictor",
-    ),
-    (
-        optimize_lightgbm_classifier,
-        "the LightGBM entry classifier",
-        "LightGBMEntryPredictor",
-    ),
-    (
-        optimize_catboost_classifier,
-        "the CatBoost entry classifier",
-        "CatBoostEntryPredictor",
-    ),
-    (
-        optimize_xgboost_regressor,
-        "the XGBoost return regressor",
-        "XGBoostPricePredictor",
-    ),
-    (
-        optimize_neural_network,
-        "the MLP return regressor's architecture (2-4 layers of 32-256 units, "
-        "dropout 0.1-0.5, learning rate)",
-        "NeuralNetRegressor",
-    ),
-):
-    _func.__doc__ = _SEED_DOC.format(what=_what, func=_func.__name__, cls=_cls)
+optimize_xgboost_classifier = _seed_optimizer(
+    "xgb_classifier",
+    "optimize_xgboost_classifier",
+    "the XGBoost entry classifier",
+    "XGBoostEntryPredictor",
+)
+optimize_lightgbm_classifier = _seed_optimizer(
+    "lgb_classifier",
+    "optimize_lightgbm_classifier",
+    "the LightGBM entry classifier",
+    "LightGBMEntryPredictor",
+)
+optimize_catboost_classifier = _seed_optimizer(
+    "cat_classifier",
+    "optimize_catboost_classifier",
+    "the CatBoost entry classifier",
+    "CatBoostEntryPredictor",
+)
+optimize_xgboost_regressor = _seed_optimizer(
+    "xgb_regressor",
+    "optimize_xgboost_regressor",
+    "the XGBoost return regressor",
+    "XGBoostPricePredictor",
+)
+optimize_neural_network = _seed_optimizer(
+    "nn_regressor",
+    "optimize_neural_network",
+    "the MLP return regressor's architecture (2-4 layers of 32-256 units, "
+    "dropout 0.1-0.5, learning rate)",
+    "NeuralNetRegressor",
+)
 
 
 def optimize_all_models(

@@ -270,7 +270,7 @@ class FileSource:
         if self.gaps not in GAP_HANDLING:
             raise ConfigError(
                 f"`gaps` must be one of {list(GAP_HANDLING)}, got {self.gaps!r}. "
-                "Pass gaps='flat' to fill missing bars explicitly."
+                "Pass --gaps flat (config key [data] gaps; gaps='flat' in Python) to fill missing bars explicitly."
             )
 
     def _handle_last_bar(self, klines: pd.DataFrame, path: Path) -> pd.DataFrame:
