@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: setup
-	$(PY) run_full_pipeline.py --symbol BTCUSDT --days 60 --features 50 --mock --out runs/quickstart
+	$(PY) run_full_pipeline.py --symbol BTCUSDT --days 60 --features 50 --mock --out runs/quickstart --overwrite
 
 test: setup
 	$(PY) -m pytest -n 2 --dist loadfile -q
