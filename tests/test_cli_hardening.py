@@ -401,3 +401,39 @@ def test_constant_zero_input_is_named_on_the_console_and_as_the_reason(tmp_path)
         r for n, r in skipped.items() if n.startswith("oi_") and "absent" not in r
     ]
     assert reasons and all("constant (zero)" in r for r in reasons), reasons
+
+
+# ------------------------------------------------------------------ backtest in the run
+@pytest.mark.slow
+def test_run_backtests_the_chosen_model_and_the_report_shows_it(mock_run):
+    payload = strict_json(mock_run / "backtest.json")
+    assert isinstance(payload, dict)
+    metrics = strict_json(mock_run / "metrics.json")
+    assert isinstance(metrics, dict)
+    assert payload["model"] == metrics["verdict"]["best_model"]
+    assert "walk-forward out-of-fold" in payload["probabilities_from"]
+    assert (mock_run / "backtest_trades.csv").exists()
+    html = (mock_run / "report" / "model_report.html").read_text(encoding="utf-8")
+    assert 'id="backtest"' in html and "Deflated Sharpe" in html
+
+
+def test_no_backtest_flag_skips_it(tmp_path):
+    out = tmp_path / "r"
+    result = invoke(
+        "run", "--mock", "--days", "5", "--out", out, "--no-report", "--no-backtest",
+        "--no-audit", *FAST,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert not (out / "backtest.json").exists()
+
+
+def test_backtest_without_funding_is_skipped_loudly_not_zeroed(tmp_path):
+    path = write_klines(tmp_path / "ETHUSDT-5m-2024-01.csv", days=5)
+    result = invoke(
+        "run", "--path", path, "--out", tmp_path / "r", "--no-report", "--no-audit",
+        *FAST,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "backtest skipped" in result.output
+    assert "--allow-missing-funding" in result.output
+    assert not (tmp_path / "r" / "backtest.json").exists()
