@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from data._helpers import real_data_dir  # tests/data/_helpers.py
 from perpml.config import RunConfig, dump_config
 from perpml.evaluation.audit import audit_run
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
-if not REAL.exists():  # the lead's checkout may live elsewhere
-    REAL = Path("/work/shared/data/real")
+REAL = real_data_dir() or Path("shared-real-data-not-found")
 
 pytestmark = [
     pytest.mark.network,
