@@ -105,6 +105,11 @@ class PhaseProgress:
         target = self._progress.console if self._progress is not None else self.console
         target.print(text, markup=False, highlight=False, soft_wrap=True)
 
+    def show(self, renderable: object) -> None:
+        """Print a rich renderable (a table) the user should see, also with --quiet."""
+        target = self._progress.console if self._progress is not None else self.console
+        target.print(renderable)
+
     def warn(self, text: str) -> None:
         """Print a warning line (also with ``--quiet``)."""
         self.info(f"warning: {text}")

@@ -382,6 +382,10 @@ def run_pipeline(
             write_text_atomic(run_dir / "config.toml", dump_config(config))
             progress.advance("validated")
             quality = data_quality_report(market)
+            if market.attrs.get("ledger"):  # archive / REST: what came from where
+                from perpml.data.sources.ledger import ledger_table
+
+                progress.show(ledger_table(market.attrs["ledger"]))
             for warning in quality.get("warnings") or []:
                 progress.warn(str(warning))
             fingerprint = data_fingerprint(market)

@@ -147,3 +147,5 @@ def test_run_source_archive_end_to_end(live, tmp_path):
     assert info["data_quality"]["optional_columns"]["mark_price"]["nan_count"] == 0
     text = (out / "config.toml").read_text()
     assert 'source = "archive"' in text
+    # The run prints the fetch ledger (what came from where), like `perpml fetch`.
+    assert "archive BTCUSDT 5m" in result.output
