@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import pandas as pd
 
 from perpml.config import RunConfig
-from perpml.exceptions import InsufficientDataError
 
 __all__ = ["PreparedSplits", "prepare_splits"]
 
@@ -44,10 +43,9 @@ class PreparedSplits:
 def prepare_splits(config: RunConfig) -> PreparedSplits:
     """Load, build features/targets, split and select as ``perpml run`` does."""
     from perpml.data.schema import interval_to_timedelta
-    from perpml.evaluation.splits import chronological_split
     from perpml.features import build_features
     from perpml.features.targets import make_targets
-    from perpml.pipeline.run import _load_market, _select, _usable_rows
+    from perpml.pipeline.run import _load_market, _select, _usable_rows, split_rows
 
     tcfg = config.targets
     horizon = tcfg.horizon
@@ -72,26 +70,7 @@ def prepare_splits(config: RunConfig) -> PreparedSplits:
         targets,
         decide_on=1 - config.split.val_fraction - config.split.test_fraction,
     )
-    if len(X_all) < 500:
-        raise InsufficientDataError(
-            f"Only {len(X_all)} rows have complete features and labels; at least 500 "
-            "are needed. Use more --days, a finer --interval or a shorter horizon."
-        )
-    split = chronological_split(
-        X_all,
-        label_end=y_all["label_end"],
-        val_fraction=config.split.val_fraction,
-        test_fraction=config.split.test_fraction,
-        embargo=embargo,
-    )
-    parts = {
-        name: (X_all.iloc[idx], y_all.iloc[idx])
-        for name, idx in (
-            ("train", split.train),
-            ("val", split.val),
-            ("test", split.test),
-        )
-    }
+    _, parts = split_rows(config, X_all, y_all, embargo, {})
     selected = _select(config, parts["train"], embargo)
     parts = {name: (X[selected], y) for name, (X, y) in parts.items()}
     return PreparedSplits(parts=parts, config=config, horizon=horizon, embargo=embargo)

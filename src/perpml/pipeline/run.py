@@ -345,7 +345,6 @@ def run_pipeline(
     RunResult
     """
     from perpml.data import data_fingerprint, data_quality_report
-    from perpml.evaluation.splits import chronological_split
     from perpml.features import feature_set_id
     from perpml.features.targets import make_targets
     from perpml.rundir.datasets import export_prepared_datasets, library_versions
@@ -421,29 +420,8 @@ def run_pipeline(
             skipped.update(sparse)
             for line in dropped_feed_lines(sparse, market, features.columns):
                 progress.warn(line)
-            if len(X_all) < 500:
-                raise InsufficientDataError(
-                    f"Only {len(X_all)} rows have complete features and labels; at "
-                    "least 500 are needed. Use more --days, a finer --interval or a "
-                    "shorter horizon."
-                )
             progress.advance("targets")
-            split = chronological_split(
-                X_all,
-                label_end=y_all["label_end"],
-                val_fraction=config.split.val_fraction,
-                test_fraction=config.split.test_fraction,
-                embargo=embargo,
-            )
-            parts = {
-                name: (X_all.iloc[idx], y_all.iloc[idx])
-                for name, idx in (
-                    ("train", split.train),
-                    ("val", split.val),
-                    ("test", split.test),
-                )
-            }
-            X_all, parts = _skip_long_calendar(X_all, parts, skipped)
+            X_all, parts = split_rows(config, X_all, y_all, embargo, skipped)
             progress.stage("selecting features on the training split")
             selected = _select(config, parts["train"], embargo)
             progress.advance(f"{len(selected)} selected")
@@ -690,6 +668,44 @@ def _backtest(
     line = str(summary.verdict_line())
     progress.info(f"Backtest ({chosen}): {line}")
     return line
+
+
+def split_rows(
+    config: RunConfig,
+    X_all: pd.DataFrame,
+    y_all: pd.DataFrame,
+    embargo: pd.Timedelta,
+    skipped: dict[str, str],
+) -> tuple[pd.DataFrame, dict[str, tuple[pd.DataFrame, pd.DataFrame]]]:
+    """The purged train/val/test split of the usable rows, as every run makes it.
+
+    Also drops calendar features too slow for the training span (recorded in
+    ``skipped``). Shared by ``perpml run`` and ``perpml tune`` so both see the same
+    rows and features.
+    """
+    from perpml.evaluation.splits import chronological_split
+
+    if len(X_all) < 500:
+        raise InsufficientDataError(
+            f"Only {len(X_all)} rows have complete features and labels; at least 500 "
+            "are needed. Use more --days, a finer --interval or a shorter horizon."
+        )
+    split = chronological_split(
+        X_all,
+        label_end=y_all["label_end"],
+        val_fraction=config.split.val_fraction,
+        test_fraction=config.split.test_fraction,
+        embargo=embargo,
+    )
+    parts = {
+        name: (X_all.iloc[idx], y_all.iloc[idx])
+        for name, idx in (
+            ("train", split.train),
+            ("val", split.val),
+            ("test", split.test),
+        )
+    }
+    return _skip_long_calendar(X_all, parts, skipped)
 
 
 def _select(
