@@ -6,8 +6,6 @@ Every function draws one fresh figure, saves it to ``path`` (temp file +
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,10 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # after matplotlib.use: backend first
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from perpml.backtest.stats import drawdown
-from perpml.exceptions import ReportError
+from perpml.rundir.figures import save_figure
 
 __all__ = [
     "plot_cost_breakdown",
@@ -32,33 +29,12 @@ __all__ = [
     "use_log_scale",
 ]
 
-DPI = 100
 _COLORS = {
     "strategy": "#1f77b4",
     "buy_and_hold": "#7f7f7f",
     "oracle": "#2ca02c",
     "always_flat": "#bcbd22",
 }
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=DPI, bbox_inches="tight")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except Exception as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ReportError(
-            f"Could not write the figure {path.name} to {path.parent}: {exc}. "
-            "Check that the directory is writable and the disk is not full."
-        ) from exc
-    finally:
-        plt.close(fig)
-    return path
 
 
 def use_log_scale(curves: Mapping[str, pd.Series], ratio: float = 4.0) -> bool:
@@ -95,7 +71,7 @@ def plot_equity(
     ax_dd.fill_between(dd.index, dd.to_numpy(), 0.0, color="#d62728", alpha=0.4)
     ax_dd.set_ylabel(f"{first.replace('_', ' ')}\ndrawdown %")
     fig.autofmt_xdate()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_monthly_returns(table: pd.DataFrame, *, path: Path) -> Path:
@@ -132,7 +108,7 @@ def plot_monthly_returns(table: pd.DataFrame, *, path: Path) -> Path:
     ax.set_yticks(range(len(table)))
     ax.set_yticklabels([str(y) for y in table.index])
     ax.set_title("Strategy monthly returns, net of costs (%)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_cost_breakdown(
@@ -155,7 +131,7 @@ def plot_cost_breakdown(
     ax.set_ylabel("paid, % of initial equity (funding < 0 = received)")
     ax.set_title("Costs paid")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_cost_sensitivity(
@@ -179,7 +155,7 @@ def plot_cost_sensitivity(
         if break_even <= fee_bp.max() / 1e4:
             ax.axvline(break_even * 1e4, color="#d62728", lw=0.8)
     ax.set_title(f"Cost sensitivity ({note})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_null(
@@ -201,4 +177,4 @@ def plot_null(
     ax.set_title(f"Shuffled-signal null ({len(finite)} shuffles with a Sharpe ratio)")
     if ax.get_legend_handles_labels()[1]:
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -45,7 +45,7 @@ from perpml.exceptions import (
     InsufficientDataError,
     ReportError,
 )
-from perpml.report.plots import save_figure
+from perpml.rundir.figures import save_figure
 
 __all__ = ["ModelInterpreter"]
 

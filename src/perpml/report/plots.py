@@ -11,8 +11,6 @@ Time semantics: none of these functions looks at timestamps; callers pass test-s
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -24,9 +22,9 @@ import matplotlib.pyplot as plt  # after matplotlib.use: backend first
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.figure import Figure
 
 from perpml.exceptions import ReportError
+from perpml.rundir.figures import DPI, save_figure
 
 __all__ = [
     "DPI",
@@ -41,7 +39,6 @@ __all__ = [
 ]
 
 #: Resolution of every PNG; ~100 keeps a 10-figure report under a few MB.
-DPI = 100
 
 _CLASS_COLORS = ("#c0392b", "#7f8c8d", "#27ae60")
 
@@ -51,32 +48,6 @@ def slugify(name: str) -> str:
     chars = [c.lower() if c.isalnum() else "_" for c in name.strip()]
     slug = "_".join(part for part in "".join(chars).split("_") if part)
     return slug or "model"
-
-
-def save_figure(fig: Figure, path: Path) -> Path:
-    """Save ``fig`` as PNG to ``path`` atomically (temp file + ``os.replace``), then close it.
-
-    A reader (the HTML builder, a browser) never sees a half-written PNG, and an
-    interrupted run leaves the previous file intact.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=DPI, bbox_inches="tight")
-        # mkstemp creates 0600 files; reports are meant to be shared/read by others.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except Exception as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ReportError(
-            f"Could not write the figure {path.name} to {path.parent}: {exc}. "
-            "Check that the directory is writable and the disk is not full."
-        ) from exc
-    finally:
-        plt.close(fig)
-    return path
 
 
 def plot_confusion_matrix(
