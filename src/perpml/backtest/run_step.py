@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -39,6 +37,7 @@ from perpml.backtest.summary import SCALARS, BacktestSummary, trades_summary
 from perpml.config import BacktestConfig
 from perpml.data.schema import infer_interval
 from perpml.exceptions import ConfigError
+from perpml.rundir.io import write_text_atomic
 
 __all__ = ["backtest_run", "check_funding", "simulator_oracle_proba"]
 
@@ -78,18 +77,6 @@ def _strict(value: Any) -> Any:
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     return value
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _engine(config: BacktestConfig, *, fee: float | None = None) -> dict[str, Any]:
@@ -312,7 +299,7 @@ def backtest_run(
         },
         "files": {k: v.name for k, v in files.items()},
     }
-    _write_text(
+    write_text_atomic(
         out_dir / "backtest.json",
         json.dumps(_strict(payload), indent=2, allow_nan=False) + "\n",
     )
@@ -424,14 +411,14 @@ def _write_outputs(
 ) -> dict[str, Path]:
     files: dict[str, Path] = {}
     trades = out_dir / "backtest_trades.csv"
-    _write_text(
+    write_text_atomic(
         trades, strategy.trades.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
     )
     files["trades"] = trades
     equity = pd.DataFrame({n: r.equity for n, r in results.items()})
     equity["strategy_position"] = strategy.position
     eq_path = out_dir / "backtest_equity.csv"
-    _write_text(eq_path, equity.to_csv(date_format="%Y-%m-%dT%H:%M:%S%z"))
+    write_text_atomic(eq_path, equity.to_csv(date_format="%Y-%m-%dT%H:%M:%S%z"))
     files["equity"] = eq_path
     curves = {n: r.equity for n, r in results.items() if n != "always_flat"}
     files["equity_plot"] = plots.plot_equity(

@@ -23,10 +23,7 @@ records its result in ``metrics.json``.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -292,23 +289,16 @@ def attach_audit(metrics_path: str | Path, passed: bool) -> dict[str, Any]:
     ArtifactError
         The file is missing, unreadable or has no verdict.
     """
+    from perpml.rundir.io import read_json, write_json_atomic
+
     path = Path(metrics_path)
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(
-            f"Cannot read {str(path)!r} to record the audit result: {exc}. Pass the "
-            "metrics.json of a finished `perpml run`."
-        ) from None
-    verdict = metrics.get("verdict")
+    metrics = read_json(path)
+    verdict = metrics.get("verdict") if isinstance(metrics, dict) else None
     if not isinstance(verdict, dict):
         raise ArtifactError(
             f"{str(path)!r} has no 'verdict' object (written by an older perpml?). "
             "Re-run `perpml run`."
         )
     verdict["audit_passed"] = bool(passed)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(_clean(metrics), handle, indent=2, allow_nan=False)
-    os.replace(tmp, path)
+    write_json_atomic(path, metrics)
     return verdict

@@ -96,7 +96,8 @@ def read_json(path: str | Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ArtifactError(
-            f"{path.name} is missing in {path.parent}. Re-run `perpml run` to write it."
+            f"Cannot read {path}: the file does not exist. Re-run `perpml run` to "
+            "write it."
         ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(
